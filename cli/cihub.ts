@@ -1,0 +1,392 @@
+/**
+ * `cihub`: the hub from any shell, including from inside an agent's own terminal.
+ * Exit code 0 on success; otherwise a one-line error on stderr and 1 (2 for a usage error).
+ */
+import { spawn as spawnChild } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import {
+  CI_NAME_PATTERN,
+  DeliveryPolicy,
+  Export,
+  ExportFormat,
+  Kill,
+  List,
+  Remove,
+  Restart,
+  RestartPolicy,
+  Spawn,
+  Status,
+  StopHub,
+  describeBadName,
+  hubPaths,
+  type CiInfo,
+} from '../server/protocol';
+import { HubClient, HubRequestError, connectSocket, hubSocket, startHub } from '../client/hubClient';
+import { processEnv } from '../server/env';
+import { attach, DETACH_KEY_NAME } from './attach';
+import { defaultWrapName, wrap } from './wrap';
+import { ago, bytes, duration, table, tildify } from './format';
+
+class UsageError extends Error {}
+
+const USAGE = `usage: cihub <command> [options]
+
+  hub [--foreground]                 start the hub (daemonized unless --foreground)
+  stop                               stop the hub and its CIs (they start again with the next hub)
+  status [--json]                    the hub and every CI: state, pid, CPU, memory, output, clients
+  list [--json]                      CIs: name, kind, state, pid, project, uptime, bytes captured
+  spawn <name> [--cwd DIR] [--project DIR] [--restart never|on-failure|always]
+               [--policy inbox|inject|hold] -- <command…>
+  kill <name>                        stop a CI (SIGHUP, SIGTERM, SIGKILL); it stays listed
+  restart <name>                     start a CI again, in a new capture session
+  rm <name>                          stop and forget a CI (its captures stay on disk)
+  attach <name> [--read-only]        show its screen, then live; typing goes in; ${DETACH_KEY_NAME} detaches
+  wrap [--name N] [--project DIR] -- <command…>
+                                     run a command here, transparently, as a CI of the hub
+  export <name> [--format cast|jsonl|md] [--session ID] [-o FILE]
+
+Environment: CIHUB_HOME puts the hub's sockets and state under one directory.`;
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+/** Connects to the running hub. A hub that crashed (stale lock) is started again; none running is an error. */
+async function connect(): Promise<HubClient> {
+  const socket = hubSocket();
+  const s = await connectSocket(socket);
+  if (s) return HubClient.fromSocket(s);
+  if (crashedHubLeftLock()) {
+    process.stderr.write('cihub: the hub stopped unexpectedly; starting it again\n');
+    await startHub({ serverScript: serverScript() });
+    const again = await connectSocket(socket);
+    if (again) return HubClient.fromSocket(again);
+  }
+  fail(`no hub is running (nothing answers on ${socket}); start one with \`cihub hub\``);
+}
+
+/** Connects, starting the hub first if none runs. */
+async function connectOrStart(): Promise<HubClient> {
+  const socket = hubSocket();
+  const s = await connectSocket(socket);
+  if (s) return HubClient.fromSocket(s);
+  await startHub({ serverScript: serverScript() });
+  const again = await connectSocket(socket);
+  if (!again) fail(`the hub started but nothing answers on ${socket}`);
+  return HubClient.fromSocket(again);
+}
+
+function crashedHubLeftLock(): boolean {
+  return fs.existsSync(hubPaths().lock);
+}
+
+function serverScript(): string {
+  return path.join(__dirname, 'server.js');
+}
+
+function checkName(name: string | undefined, verb: string): string {
+  if (name === undefined) throw new UsageError(`${verb} needs a CI name: cihub ${verb} <name>`);
+  if (!CI_NAME_PATTERN.test(name)) fail(describeBadName(name));
+  return name;
+}
+
+function absolute(dir: string | undefined): string | undefined {
+  return dir === undefined ? undefined : path.resolve(dir);
+}
+
+function parse<const O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** Splits `a b -- c d` into before and after `--`. */
+function splitCommand(args: string[]): { before: string[]; command: string[] } {
+  const at = args.indexOf('--');
+  return at < 0 ? { before: args, command: [] } : { before: args.slice(0, at), command: args.slice(at + 1) };
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function describeState(ci: CiInfo): string {
+  if (ci.state === 'failed' || ci.state === 'exited') return ci.reason ? `${ci.state} (${ci.reason})` : ci.state;
+  return ci.state;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  switch (verb) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return verb === undefined ? 2 : 0;
+
+    case 'hub': {
+      const { values } = parse(rest, { foreground: { type: 'boolean' } });
+      const existing = await connectSocket(hubSocket());
+      if (existing) {
+        const client = HubClient.fromSocket(existing);
+        const { hub } = await client.call(Status, {});
+        client.close();
+        process.stdout.write(`a hub is already running (pid ${hub.pid}, socket ${hub.socket})\n`);
+        return 0;
+      }
+      if (values.foreground) {
+        const child = spawnChild(process.execPath, [serverScript()], { stdio: 'inherit' });
+        for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
+        return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+      }
+      await startHub({ serverScript: serverScript() });
+      const client = await connect();
+      const { hub } = await client.call(Status, {});
+      client.close();
+      process.stdout.write(`hub started (pid ${hub.pid}); socket ${hub.socket}; log ${path.join(hub.stateDir, 'hub.log')}\n`);
+      return 0;
+    }
+
+    case 'stop': {
+      const socket = hubSocket();
+      const s = await connectSocket(socket);
+      if (!s) {
+        process.stdout.write('no hub is running\n');
+        return 0;
+      }
+      const client = HubClient.fromSocket(s);
+      const { hub } = await client.call(Status, {});
+      await client.call(StopHub, {});
+      client.close();
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        if (!processAlive(hub.pid)) {
+          process.stdout.write(`hub stopped (pid ${hub.pid})\n`);
+          return 0;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      fail(`the hub (pid ${hub.pid}) is still running 15 s after being asked to stop; kill it with: kill ${hub.pid}`);
+    }
+
+    case 'status': {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
+      const client = await connect();
+      const status = await client.call(Status, {});
+      client.close();
+      if (values.json) {
+        printJson(status);
+        return 0;
+      }
+      const { hub, cis } = status;
+      process.stdout.write(
+        `hub: pid ${hub.pid}, version ${hub.version}, up ${duration(hub.uptimeMs)}, ${hub.clients} client(s), ${bytes(hub.rssBytes)} RSS\n` +
+          `  socket ${hub.socket}\n  bus    ${hub.busDir}\n  state  ${hub.stateDir}\n`,
+      );
+      if (cis.length === 0) {
+        process.stdout.write('no CIs; start one with: cihub spawn <name> -- <command>\n');
+        return 0;
+      }
+      const rows = cis.map((ci) => [
+        ci.name,
+        describeState(ci),
+        ci.pid === undefined ? '-' : String(ci.pid),
+        ci.stats ? `${ci.stats.cpuPercent === undefined ? '' : `${ci.stats.cpuPercent.toFixed(0)}% `}${ci.stats.cpuSeconds.toFixed(1)}s` : '-',
+        ci.stats ? `${bytes(ci.stats.rssBytes)} (${ci.stats.processes}p)` : '-',
+        ago(ci.lastOutputAt),
+        bytes(ci.bytesCaptured),
+        String(ci.attached),
+      ]);
+      process.stdout.write(`${table(['NAME', 'STATE', 'PID', 'CPU', 'MEMORY', 'LAST OUTPUT', 'CAPTURED', 'ATTACHED'], rows)}\n`);
+      return 0;
+    }
+
+    case 'list':
+    case 'ls': {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
+      const client = await connect();
+      const { cis } = await client.call(List, {});
+      client.close();
+      if (values.json) {
+        printJson(cis);
+        return 0;
+      }
+      if (cis.length === 0) {
+        process.stdout.write('no CIs; start one with: cihub spawn <name> -- <command>\n');
+        return 0;
+      }
+      const now = Date.now();
+      const rows = cis.map((ci) => [
+        ci.name,
+        ci.kind,
+        describeState(ci),
+        ci.pid === undefined ? '-' : String(ci.pid),
+        tildify(ci.project),
+        ci.state === 'running' && ci.startedAt ? duration(now - ci.startedAt) : '-',
+        bytes(ci.bytesCaptured),
+      ]);
+      process.stdout.write(`${table(['NAME', 'KIND', 'STATE', 'PID', 'PROJECT', 'UPTIME', 'CAPTURED'], rows)}\n`);
+      return 0;
+    }
+
+    case 'spawn': {
+      const { before, command } = splitCommand(rest);
+      const { values, positionals } = parse(before, {
+        cwd: { type: 'string' },
+        project: { type: 'string' },
+        restart: { type: 'string' },
+        policy: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      const name = checkName(positionals[0], 'spawn');
+      if (positionals.length > 1) throw new UsageError(`put the command after --: cihub spawn ${name} -- ${positionals.slice(1).join(' ')}`);
+      if (command.length === 0) throw new UsageError(`give the command to run after --: cihub spawn ${name} -- bash`);
+      const restart = RestartPolicy.safeParse(values.restart ?? 'never');
+      if (!restart.success) fail(`--restart must be never, on-failure or always (got "${str(values.restart)}")`);
+      const policy = DeliveryPolicy.safeParse(values.policy ?? 'inbox');
+      if (!policy.success) fail(`--policy must be inbox, inject or hold (got "${str(values.policy)}")`);
+      const project = absolute(str(values.project));
+      const cwd = absolute(str(values.cwd)) ?? project ?? process.cwd();
+      const { cols, rows } = process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : { cols: 120, rows: 32 };
+      const client = await connect();
+      const ci = await client.call(Spawn, {
+        kind: 'process',
+        name,
+        command,
+        cwd,
+        project,
+        env: processEnv(),
+        restart: restart.data,
+        policy: policy.data,
+        cols,
+        rows,
+      });
+      client.close();
+      if (values.json) printJson(ci);
+      if (ci.state === 'failed') fail(`${name} failed: ${ci.reason ?? 'unknown reason'}`);
+      if (!values.json) process.stdout.write(`spawned ${name} (pid ${ci.pid}) in ${tildify(ci.cwd)}: ${command.join(' ')}\n`);
+      return 0;
+    }
+
+    case 'kill':
+    case 'restart':
+    case 'rm': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const name = checkName(positionals[0], verb);
+      const client = await connect();
+      if (verb === 'rm') {
+        await client.call(Remove, { name });
+        client.close();
+        process.stdout.write(`removed ${name}\n`);
+        return 0;
+      }
+      const ci = await client.call(verb === 'kill' ? Kill : Restart, { name });
+      client.close();
+      if (values.json) printJson(ci);
+      else if (verb === 'kill') process.stdout.write(`stopped ${name}${ci.reason ? ` (${ci.reason})` : ''}\n`);
+      else if (ci.state === 'failed') fail(`${name} failed: ${ci.reason ?? 'unknown reason'}`);
+      else process.stdout.write(`restarted ${name} (pid ${ci.pid})\n`);
+      return 0;
+    }
+
+    case 'attach': {
+      const { values, positionals } = parse(rest, { 'read-only': { type: 'boolean' } });
+      const name = checkName(positionals[0], 'attach');
+      const client = await connect();
+      const code = await attach(client, name, values['read-only'] ?? false);
+      client.close();
+      return code;
+    }
+
+    case 'wrap': {
+      const { before, command } = splitCommand(rest);
+      const { values, positionals } = parse(before, { name: { type: 'string' }, project: { type: 'string' } });
+      if (positionals.length) throw new UsageError(`put the command after --: cihub wrap -- ${positionals.join(' ')}`);
+      if (command.length === 0) throw new UsageError('give the command to run after --: cihub wrap -- bash');
+      const name = values.name === undefined ? defaultWrapName(command) : checkName(str(values.name), 'wrap');
+      const first = await connectOrStart();
+      const { cis } = await first.call(List, {});
+      first.close();
+      const clash = cis.find((ci) => ci.name === name);
+      if (clash && (clash.host !== 'client' || clash.state === 'running')) {
+        fail(`a CI named "${name}" exists already${clash.state === 'running' ? ' and is running' : ''}; pick another with --name`);
+      }
+      return wrap({
+        name,
+        command,
+        project: absolute(str(values.project)),
+        connect: async () => {
+          const s = await connectSocket(hubSocket());
+          if (s) return HubClient.fromSocket(s);
+          await startHub({ serverScript: serverScript() }).catch(() => undefined);
+          const again = await connectSocket(hubSocket());
+          return again ? HubClient.fromSocket(again) : undefined;
+        },
+      });
+    }
+
+    case 'export': {
+      const { values, positionals } = parse(rest, {
+        format: { type: 'string' },
+        session: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+      });
+      const name = checkName(positionals[0], 'export');
+      const format = ExportFormat.safeParse(values.format ?? 'cast');
+      if (!format.success) fail(`--format must be cast, jsonl or md (got "${str(values.format)}")`);
+      const client = await connect();
+      const result = await client.call(Export, { name, format: format.data, session: str(values.session) });
+      client.close();
+      const out = str(values.output);
+      if (out) {
+        fs.copyFileSync(result.path, out);
+        process.stderr.write(`wrote ${out} (session ${result.session.id}, ${result.format})\n`);
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          const stream = fs.createReadStream(result.path);
+          stream.on('error', reject);
+          stream.on('end', () => resolve());
+          stream.pipe(process.stdout, { end: false });
+        });
+      }
+      return 0;
+    }
+
+    default:
+      throw new UsageError(`unknown command "${verb}"`);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`cihub: ${error.message}\n(run \`cihub help\` for usage)\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const message = error instanceof HubRequestError || error instanceof Error ? error.message : String(error);
+    process.stderr.write(`cihub: ${message.split('\n')[0]}\n`);
+    process.exitCode = 1;
+  },
+);

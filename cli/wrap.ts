@@ -1,0 +1,136 @@
+/**
+ * `cihub wrap [--name N] -- CMD…`: runs CMD in a PTY in *this* terminal, passing keys and output through
+ * unchanged, and registers it with the hub as a CI: captured, listed, attachable from elsewhere. The PTY
+ * lives here, so the command survives a hub crash; the wrap reconnects and continues in a new session.
+ */
+import { constants } from 'node:os';
+import * as path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { Wrap, WrapExit, WrapInput, WrapOutput, WrapResize, WrapSignal, WrapTyped, hubPaths } from '../server/protocol';
+import { Pty, type PtyExit } from '../server/pty';
+import { ciEnvironment, processEnv } from '../server/env';
+import { signalTree } from '../server/procstat';
+import { HubRequestError, type HubClient } from '../client/hubClient';
+import { takeTerminal } from './tty';
+
+/** Output kept for the hub while it is unreachable; beyond this the oldest is dropped from the capture. */
+const OFFLINE_BUFFER_BYTES = 8 * 1024 * 1024;
+/** How often to try the hub again after losing it. */
+const RECONNECT_INTERVAL_MS = 1000;
+
+export interface WrapOptions {
+  name: string;
+  command: string[];
+  project?: string;
+  connect: () => Promise<HubClient | undefined>;
+}
+
+/** A CI name from a command: `bash` → `bash-<pid>`. */
+export function defaultWrapName(command: string[]): string {
+  const base = path.basename(command[0] ?? 'wrap').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
+  return `${(base || 'wrap').slice(0, 50)}-${process.pid}`;
+}
+
+export async function wrap(options: WrapOptions): Promise<number> {
+  const env = processEnv();
+  const paths = hubPaths(env);
+  const ciEnv = ciEnvironment(env, options.name, env.CIHUB_SOCKET ?? paths.socket, path.join(paths.runtimeDir, 'bin'));
+  const term = takeTerminal();
+  const cwd = process.cwd();
+  let client: HubClient | undefined;
+  let registered = false;
+  const offline: string[] = [];
+  let offlineBytes = 0;
+  const decoder = new StringDecoder('utf8');
+  let exit: PtyExit | undefined;
+
+  const toHub = (text: string) => {
+    if (client && registered) {
+      void client.notify(WrapOutput, { name: options.name, data: text });
+      return;
+    }
+    offline.push(text);
+    offlineBytes += text.length;
+    while (offlineBytes > OFFLINE_BUFFER_BYTES && offline.length > 1) offlineBytes -= offline.shift()?.length ?? 0;
+  };
+
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
+  const size = term.size();
+  const pty = Pty.spawn(
+    { file: options.command[0], args: options.command.slice(1), cwd, env: ciEnv, ...size },
+    (data) => {
+      process.stdout.write(data);
+      const text = decoder.write(data);
+      if (text) toHub(text);
+    },
+    (result) => {
+      exit = result;
+      const rest = decoder.end();
+      if (rest) toHub(rest);
+      term.restore(false);
+      const done = client && registered ? client.notify(WrapExit, { name: options.name, ...result }) : Promise.resolve();
+      void done.then(() => {
+        client?.close();
+        finish(result.signal ? 128 + signalNumber(result.signal) : (result.exitCode ?? 0));
+      });
+    },
+  );
+
+  process.stdin.on('data', (chunk: Buffer) => {
+    pty.write(chunk);
+    if (client && registered) void client.notify(WrapTyped, { name: options.name, data: chunk.toString('utf8') });
+  });
+  term.onResize(() => {
+    const { cols, rows } = term.size();
+    pty.resize(cols, rows);
+    if (client && registered) void client.notify(WrapResize, { name: options.name, cols, rows });
+  });
+
+  const register = async (): Promise<void> => {
+    const c = await options.connect().catch(() => undefined);
+    if (!c) {
+      setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+      return;
+    }
+    c.on(WrapInput, ({ name, data }) => {
+      if (name === options.name) pty.write(data);
+    });
+    c.on(WrapSignal, ({ name, signal }) => {
+      if (name === options.name) signalTree(pty.pid, signal);
+    });
+    c.onClose(() => {
+      if (client !== c) return;
+      client = undefined;
+      registered = false;
+      if (!exit) setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+    });
+    try {
+      await c.call(Wrap, { name: options.name, command: options.command, cwd, project: options.project, pid: pty.pid, ...term.size() });
+    } catch (error) {
+      c.close();
+      if (error instanceof HubRequestError) {
+        // The hub refused (a name clash): say so and keep running the command, unregistered.
+        process.stderr.write(`[cihub] not registered with the hub: ${error.message}\r\n`);
+      } else if (!exit) {
+        setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+      }
+      return;
+    }
+    client = c;
+    registered = true;
+    if (offline.length) {
+      for (const text of offline.splice(0)) void c.notify(WrapOutput, { name: options.name, data: text });
+      offlineBytes = 0;
+    }
+    if (exit) {
+      await c.notify(WrapExit, { name: options.name, ...exit });
+    }
+  };
+  await register();
+  return finished;
+}
+
+function signalNumber(name: string): number {
+  return Object.entries(constants.signals).find(([k]) => k === name)?.[1] ?? 1;
+}

@@ -1,0 +1,84 @@
+/**
+ * The environment a process CI runs in, and what of it may be written to disk.
+ *
+ * A CI inherits the environment of the client that started it (so `cihub spawn x -- claude` finds the
+ * `claude` the user's shell finds), plus `CIHUB_CI`, `CIHUB_SOCKET` and the `cihub` launcher on `PATH`.
+ * Variables that look like secrets are kept in memory only: the registry records their names, and after
+ * a hub restart their values come from the hub's own environment.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { errnoCode } from './errors';
+
+const SECRET_NAME = /(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_?KEY|AUTH)/i;
+
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
+/** Splits an environment into what may be persisted and the names of what may not. */
+export function splitSecrets(env: Readonly<Record<string, string>>): { plain: Record<string, string>; secretNames: string[] } {
+  const plain: Record<string, string> = {};
+  const secretNames: string[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (isSecretName(name)) secretNames.push(name);
+    else plain[name] = value;
+  }
+  return { plain, secretNames };
+}
+
+/** The process environment as a plain record (dropping undefined values). */
+export function processEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** The environment of a CI process: its base plus the hub's variables and `cihub` on `PATH`. */
+export function ciEnvironment(
+  base: Readonly<Record<string, string>>,
+  name: string,
+  socket: string,
+  launcherDir: string,
+): Record<string, string> {
+  const env: Record<string, string> = { ...base };
+  env.CIHUB_CI = name;
+  env.CIHUB_SOCKET = socket;
+  const pathList = (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(path.delimiter).filter((p) => p && p !== launcherDir);
+  env.PATH = [launcherDir, ...pathList].join(path.delimiter);
+  env.TERM = env.TERM && env.TERM !== 'dumb' ? env.TERM : 'xterm-256color';
+  env.COLORTERM ??= 'truecolor';
+  return env;
+}
+
+/**
+ * Finds the program a CI would run, as execvp would, so that a missing command or cwd is reported as a
+ * readable reason instead of a PTY that prints "execvp(3) failed" and exits.
+ */
+export function resolveCommand(file: string, cwd: string, env: Readonly<Record<string, string>>): { path: string } | { error: string } {
+  let cwdStat: fs.Stats;
+  try {
+    cwdStat = fs.statSync(cwd);
+  } catch {
+    return { error: `working directory ${cwd} does not exist` };
+  }
+  if (!cwdStat.isDirectory()) return { error: `working directory ${cwd} is not a directory` };
+  const candidates = file.includes('/')
+    ? [path.resolve(cwd, file)]
+    : (env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.resolve(cwd, dir, file));
+  let notExecutable: string | undefined;
+  for (const candidate of candidates) {
+    try {
+      const st = fs.statSync(candidate);
+      if (!st.isFile()) continue;
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return { path: candidate };
+    } catch (error) {
+      if (errnoCode(error) === 'EACCES') notExecutable ??= candidate;
+    }
+  }
+  if (notExecutable) return { error: `${notExecutable} is not executable (chmod +x it)` };
+  return file.includes('/')
+    ? { error: `command not found: ${file} (no such file)` }
+    : { error: `command not found: ${file} (not on the CI's PATH; give a full path or fix PATH)` };
+}

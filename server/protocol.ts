@@ -1,0 +1,428 @@
+/**
+ * The hub's JSON-RPC protocol: every request and notification that crosses `hub.sock`, declared once,
+ * each with the zod schema of its parameters and result. Imported by the hub (`server/`), the `cihub`
+ * CLI and the VS Code extension; nothing else from `server/` is imported outside it.
+ *
+ * Transport: `vscode-jsonrpc` (LSP base protocol framing) over the Unix socket `hub.sock`. The VS Code
+ * extension speaks through `vscode-languageclient`, so the hub also answers the LSP lifecycle
+ * (`initialize`, `shutdown`, `exit`) per connection; those end a connection, never the hub.
+ *
+ * Every handler validates its parameters with the schema here; a bad request gets a `ResponseError`
+ * whose code is one of {@link HubErrorCode} and whose message says what to do.
+ */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------------
+// Places
+
+/** Where the hub keeps its sockets (runtime, 0700) and its durable state (registry, queues, captures). */
+export interface HubPaths {
+  readonly runtimeDir: string;
+  readonly stateDir: string;
+  readonly socket: string;
+  readonly lock: string;
+  readonly busDir: string;
+}
+
+/**
+ * Resolves the hub's places from an environment, as DESIGN.md "Files and places" says:
+ * `CIHUB_HOME` overrides everything (tests use a temp dir each); otherwise the runtime dir is
+ * `$XDG_RUNTIME_DIR/projects-chat` or `/tmp/projects-chat-<uid>`, and the state dir
+ * `$XDG_STATE_HOME/projects-chat` or `~/.local/state/projects-chat`.
+ */
+export function hubPaths(env: NodeJS.ProcessEnv = process.env): HubPaths {
+  const home = env.CIHUB_HOME;
+  let runtimeDir: string;
+  let stateDir: string;
+  if (home) {
+    runtimeDir = path.join(home, 'run');
+    stateDir = path.join(home, 'state');
+  } else {
+    const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+    runtimeDir = env.XDG_RUNTIME_DIR
+      ? path.join(env.XDG_RUNTIME_DIR, 'projects-chat')
+      : path.join(os.tmpdir(), `projects-chat-${uid}`);
+    stateDir = env.XDG_STATE_HOME
+      ? path.join(env.XDG_STATE_HOME, 'projects-chat')
+      : path.join(env.HOME ?? os.homedir(), '.local', 'state', 'projects-chat');
+  }
+  return {
+    runtimeDir,
+    stateDir,
+    socket: path.join(runtimeDir, 'hub.sock'),
+    lock: path.join(runtimeDir, 'hub.lock'),
+    busDir: path.join(runtimeDir, 'bus'),
+  };
+}
+
+/** Unix socket paths longer than this (bytes) cannot be bound on Linux (103 on macOS). */
+export const MAX_SOCKET_PATH_BYTES = process.platform === 'darwin' ? 103 : 107;
+
+// ---------------------------------------------------------------------------------------------------
+// Errors
+
+/** `ResponseError` codes the hub uses (the JSON-RPC "server error" range). */
+export const HubErrorCode = {
+  /** A parameter failed validation; the message names the field and what is allowed. */
+  InvalidParams: -32602,
+  /** No CI of that name. */
+  NotFound: -32001,
+  /** A CI of that name exists already. */
+  AlreadyExists: -32002,
+  /** The operation does not apply to the CI in its current state or kind. */
+  InvalidState: -32003,
+  /** The hub is shutting down or restarting; try again shortly. */
+  ShuttingDown: -32004,
+  /** The operating system refused (spawn, file, socket); the message carries its reason. */
+  SystemError: -32005,
+  /** A model provider failed; the message says what to do. */
+  ProviderError: -32006,
+} as const;
+export type HubErrorCode = (typeof HubErrorCode)[keyof typeof HubErrorCode];
+
+// ---------------------------------------------------------------------------------------------------
+// Names and shared shapes
+
+/** A CI name: lowercase letters, digits, `.`, `_`, `-`; starts with a letter or digit; at most 63. */
+export const CI_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+export const CiName = z.string().superRefine((value, ctx) => {
+  if (!CI_NAME_PATTERN.test(value)) {
+    ctx.addIssue({ code: 'custom', message: describeBadName(value) });
+  }
+});
+
+/** Explains why `name` is not a valid CI name, in words a user can act on. */
+export function describeBadName(name: string): string {
+  const shown = JSON.stringify(name);
+  if (name.length === 0) return 'a CI name cannot be empty';
+  if (name.length > 63) return `CI name ${shown.slice(0, 40)}…" is ${name.length} characters; the limit is 63`;
+  if (/[A-Z]/.test(name)) return `CI name ${shown} has uppercase letters; use lowercase (${JSON.stringify(name.toLowerCase())})`;
+  if (/[/\\]/.test(name)) return `CI name ${shown} contains a path separator; use only a-z, 0-9, ".", "_", "-"`;
+  if (!/^[a-z0-9]/.test(name)) return `CI name ${shown} must start with a letter or digit`;
+  return `CI name ${shown} may contain only a-z, 0-9, ".", "_" and "-"`;
+}
+
+export const CiKind = z.enum(['process', 'model', 'external']);
+export type CiKind = z.infer<typeof CiKind>;
+
+/**
+ * Lifecycle of a CI. `starting` → `running` → `exited` (by itself) | `stopped` (killed by a user) |
+ * `failed` (could not start: missing command or cwd, spawn error). `backoff`: waiting to restart.
+ */
+export const CiState = z.enum(['starting', 'running', 'exited', 'failed', 'stopped', 'backoff']);
+export type CiState = z.infer<typeof CiState>;
+
+/** What happens when a process CI exits by itself. */
+export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);
+export type RestartPolicy = z.infer<typeof RestartPolicy>;
+
+/** How bus messages reach a process CI: pulled (`inbox`), typed into its PTY (`inject`), or approved first (`hold`). */
+export const DeliveryPolicy = z.enum(['inbox', 'inject', 'hold']);
+export type DeliveryPolicy = z.infer<typeof DeliveryPolicy>;
+
+const TerminalSize = {
+  cols: z.number().int().min(2).max(1000),
+  rows: z.number().int().min(1).max(500),
+};
+
+const Env = z.record(z.string(), z.string());
+
+/** An absolute path (the hub does not know the client's working directory). */
+const AbsolutePath = z.string().refine((p) => path.isAbsolute(p), { message: 'must be an absolute path' });
+
+/** What the hub reports about one CI. */
+export const CiInfo = z.object({
+  name: z.string(),
+  kind: CiKind,
+  state: CiState,
+  /** Absolute path of the project folder this CI belongs to, if any. */
+  project: z.string().optional(),
+  /** For process CIs: the command line (argv). */
+  command: z.array(z.string()).optional(),
+  cwd: z.string().optional(),
+  /** `hub`: the hub runs the PTY; `client`: a `cihub wrap` client runs it and streams it here. */
+  host: z.enum(['hub', 'client']).optional(),
+  pid: z.number().int().optional(),
+  restart: RestartPolicy,
+  policy: DeliveryPolicy,
+  /** Why the CI is `failed`, or how it last ended. */
+  reason: z.string().optional(),
+  exitCode: z.number().int().optional(),
+  signal: z.string().optional(),
+  /** ms since epoch */
+  createdAt: z.number(),
+  startedAt: z.number().optional(),
+  endedAt: z.number().optional(),
+  lastOutputAt: z.number().optional(),
+  /** Times the hub restarted it under its restart policy. */
+  restarts: z.number().int(),
+  /** Id of the current (or last) capture session. */
+  session: z.string().optional(),
+  /** Bytes of output and input captured across all sessions. */
+  bytesCaptured: z.number(),
+  cols: z.number().int(),
+  rows: z.number().int(),
+  /** Clients attached to its terminal now. */
+  attached: z.number().int(),
+});
+export type CiInfo = z.infer<typeof CiInfo>;
+
+/** Resource use of a CI's process tree, read from /proc. */
+export const ProcessStats = z.object({
+  /** Processes in the tree (the CI and its descendants). */
+  processes: z.number().int(),
+  /** Total CPU time of the tree, seconds. */
+  cpuSeconds: z.number(),
+  /** CPU use since the previous status call, percent of one core (absent on the first call). */
+  cpuPercent: z.number().optional(),
+  /** Resident memory of the tree, bytes. */
+  rssBytes: z.number(),
+});
+export type ProcessStats = z.infer<typeof ProcessStats>;
+
+export const HubInfo = z.object({
+  pid: z.number().int(),
+  version: z.string(),
+  startedAt: z.number(),
+  uptimeMs: z.number(),
+  socket: z.string(),
+  busDir: z.string(),
+  runtimeDir: z.string(),
+  stateDir: z.string(),
+  clients: z.number().int(),
+  rssBytes: z.number(),
+});
+export type HubInfo = z.infer<typeof HubInfo>;
+
+// ---------------------------------------------------------------------------------------------------
+// Declaring requests and notifications
+
+/**
+ * A request: its method and the schemas both sides validate with (the hub its params, clients its
+ * result). Both ends parse, so the JSON-RPC layer carries plain values.
+ */
+export interface RequestDef<P extends z.ZodType, R extends z.ZodType> {
+  readonly method: string;
+  readonly params: P;
+  readonly result: R;
+}
+
+/** A notification: its method and the schema the receiver validates with. */
+export interface NotificationDef<P extends z.ZodType> {
+  readonly method: string;
+  readonly params: P;
+}
+
+function request<P extends z.ZodType, R extends z.ZodType>(method: string, params: P, result: R): RequestDef<P, R> {
+  return { method, params, result };
+}
+
+function notification<P extends z.ZodType>(method: string, params: P): NotificationDef<P> {
+  return { method, params };
+}
+
+const Empty = z.object({}).optional();
+
+// ---------------------------------------------------------------------------------------------------
+// Hub
+
+/** Hub identity, its places, and every CI with the resource use of its process tree. */
+export const Status = request(
+  'cihub/status',
+  Empty,
+  z.object({ hub: HubInfo, cis: z.array(CiInfo.extend({ stats: ProcessStats.optional() })) }),
+);
+
+/**
+ * Shuts the hub down cleanly: CIs get SIGHUP, then SIGTERM, then SIGKILL after a bounded wait; sockets
+ * and the lock are removed. The registry is kept, so the next hub starts the CIs that should run.
+ * Answers before the hub exits.
+ */
+export const StopHub = request('cihub/stopHub', Empty, z.null());
+
+// ---------------------------------------------------------------------------------------------------
+// CIs
+
+/** Every CI the hub knows. */
+export const List = request('cihub/list', Empty, z.object({ cis: z.array(CiInfo) }));
+
+export const ProcessSpawn = z.object({
+  kind: z.literal('process'),
+  name: CiName,
+  /** argv: the program and its arguments. The program is looked up on the CI's own `PATH`. */
+  command: z.array(z.string()).min(1, 'give a command to run, e.g. -- bash'),
+  cwd: AbsolutePath.optional(),
+  /** The client's environment; the CI gets it plus `CIHUB_CI`, `CIHUB_SOCKET` and `cihub` on `PATH`. */
+  env: Env.optional(),
+  project: AbsolutePath.optional(),
+  restart: RestartPolicy.default('never'),
+  policy: DeliveryPolicy.default('inbox'),
+  ...TerminalSize,
+});
+
+/** Creates a CI and starts it. Fails with `AlreadyExists` for a taken name. */
+export const Spawn = request(
+  'cihub/spawn',
+  z.discriminatedUnion('kind', [
+    ProcessSpawn.partial({ cols: true, rows: true, restart: true, policy: true }),
+  ]),
+  CiInfo,
+);
+export type SpawnParams = z.input<typeof Spawn.params>;
+
+const ByName = z.object({ name: CiName });
+
+/** Stops a CI's process (SIGHUP, SIGTERM, SIGKILL, bounded) and keeps it, `stopped`, for restart/export. */
+export const Kill = request('cihub/kill', ByName, CiInfo);
+
+/** Starts a CI again (killing it first if it runs); a new capture session begins. */
+export const Restart = request('cihub/restart', ByName, CiInfo);
+
+/** Kills a CI if it runs and forgets it: registry entry and bus socket go; captures stay on disk. */
+export const Remove = request('cihub/remove', ByName, z.null());
+
+/** Sets a process CI's PTY size (the most recent attach also does this). */
+export const Resize = request('cihub/resize', ByName.extend(TerminalSize), CiInfo);
+
+// ---------------------------------------------------------------------------------------------------
+// Attaching to a CI's terminal
+
+/** Client-chosen id of one attachment, unique per connection. */
+const AttachId = z.string().min(1).max(64);
+
+/**
+ * Attaches to a CI's terminal. The client picks `attachId` and listens for {@link Output} with it
+ * *before* sending: the first notification (`kind: "replay"`) carries the serialized current screen
+ * with bounded scrollback; `live` output follows. Unless `readOnly`, the PTY is resized to the
+ * client's size (resize follows the most recent attach).
+ */
+export const Attach = request(
+  'cihub/attach',
+  z.object({ name: CiName, attachId: AttachId, readOnly: z.boolean().optional(), ...TerminalSize }),
+  CiInfo,
+);
+
+/** Ends an attachment; the CI keeps running. */
+export const Detach = notification('cihub/detach', z.object({ attachId: AttachId }));
+
+/** Keys typed into an attached terminal; they go to the CI as they are. */
+export const Input = notification('cihub/input', z.object({ attachId: AttachId, data: z.string() }));
+
+/** The attached terminal changed size. */
+export const AttachResize = notification('cihub/attachResize', z.object({ attachId: AttachId, ...TerminalSize }));
+
+/**
+ * Hub → client: terminal output for one attachment. `replay`: the screen at attach time (write it to a
+ * fresh terminal); `live`: bytes as the CI printed them; `resync`: the client fell behind and its backlog
+ * was dropped: a full reset (`ESC c`) plus the current screen, after which `live` continues.
+ */
+export const Output = notification(
+  'cihub/output',
+  z.object({ attachId: AttachId, kind: z.enum(['replay', 'live', 'resync']), data: z.string() }),
+);
+
+/** Hub → client: an attachment ended (the CI exited, was killed or removed, or the hub is stopping). */
+export const AttachEnded = notification(
+  'cihub/attachEnded',
+  z.object({ attachId: AttachId, reason: z.string(), ci: CiInfo.optional() }),
+);
+
+// ---------------------------------------------------------------------------------------------------
+// `cihub wrap`: a PTY run by a client, registered as a CI
+
+/**
+ * Registers a PTY that the client runs itself (`cihub wrap`) as a process CI with `host: "client"`.
+ * A non-running wrapped CI of the same name is taken over with a new session. The client then streams
+ * {@link WrapOutput} and ends with {@link WrapExit}; the hub sends {@link WrapInput} typed by attached
+ * clients elsewhere. The CI is marked `exited` if the client's connection drops.
+ */
+export const Wrap = request(
+  'cihub/wrap',
+  z.object({
+    name: CiName,
+    command: z.array(z.string()).min(1),
+    cwd: AbsolutePath,
+    project: AbsolutePath.optional(),
+    pid: z.number().int(),
+    ...TerminalSize,
+  }),
+  CiInfo,
+);
+
+/** Client → hub: output of a wrapped PTY. */
+export const WrapOutput = notification('cihub/wrapOutput', z.object({ name: CiName, data: z.string() }));
+
+/** Client → hub: keys the local user typed into a wrapped PTY (captured as input). */
+export const WrapTyped = notification('cihub/wrapTyped', z.object({ name: CiName, data: z.string() }));
+
+/** Client → hub: the wrapped PTY's window changed size. */
+export const WrapResize = notification('cihub/wrapResize', z.object({ name: CiName, ...TerminalSize }));
+
+/** Client → hub: the wrapped command exited (after its output was drained). */
+export const WrapExit = notification(
+  'cihub/wrapExit',
+  z.object({ name: CiName, exitCode: z.number().int().optional(), signal: z.string().optional() }),
+);
+
+/** Hub → client: keys typed by a client attached to a wrapped CI, to write into the local PTY. */
+export const WrapInput = notification('cihub/wrapInput', z.object({ name: CiName, data: z.string() }));
+
+/** Hub → client: signal the wrapped command's process tree (`cihub kill` on a wrapped CI). */
+export const WrapSignal = notification(
+  'cihub/wrapSignal',
+  z.object({ name: CiName, signal: z.enum(['SIGHUP', 'SIGTERM', 'SIGKILL', 'SIGINT']) }),
+);
+
+// ---------------------------------------------------------------------------------------------------
+// Captures and transcripts
+
+export const ExportFormat = z.enum(['cast', 'jsonl', 'md']);
+export type ExportFormat = z.infer<typeof ExportFormat>;
+
+/** A capture session of one CI: one asciicast file. */
+export const SessionInfo = z.object({
+  id: z.string(),
+  path: z.string(),
+  bytes: z.number(),
+  startedAt: z.number(),
+});
+
+/**
+ * Exports a CI's capture. `cast`: the asciicast v2 file of one session (default: the latest);
+ * `jsonl`/`md`: a transcript of the session's output rendered as text, input and events. The hub writes
+ * the export to a 0600 file in its state dir and answers with its path (the caller copies or prints it).
+ */
+export const Export = request(
+  'cihub/export',
+  z.object({ name: CiName, format: ExportFormat.default('cast'), session: z.string().optional() }),
+  z.object({ path: z.string(), format: ExportFormat, session: SessionInfo, sessions: z.array(SessionInfo) }),
+);
+
+// ---------------------------------------------------------------------------------------------------
+// Events
+
+/** Something changed that a UI shows. */
+export const HubEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ci'), ci: CiInfo }),
+  z.object({ type: z.literal('ciRemoved'), name: z.string() }),
+]);
+export type HubEvent = z.infer<typeof HubEvent>;
+
+/** Subscribes this connection to {@link Event} notifications (until it closes). */
+export const Watch = request('cihub/watch', Empty, z.null());
+
+/** Hub → watching clients: a change. */
+export const Event = notification('cihub/event', HubEvent);
+
+// ---------------------------------------------------------------------------------------------------
+// Helpers for both sides
+
+/** Formats zod issues as one line a user can act on: `field: problem; field: problem`. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+}

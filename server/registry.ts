@@ -1,0 +1,98 @@
+/**
+ * The CI registry on disk (`registry.json` in the state dir, 0600): every CI the hub knows and whether it
+ * should be running, so a hub that was killed — even with `kill -9` — starts the same CIs again.
+ * Written atomically (temp file + rename); validated with zod when read back.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { CI_NAME_PATTERN, DeliveryPolicy, RestartPolicy } from './protocol';
+
+export const CiRecord = z.object({
+  name: z.string().regex(CI_NAME_PATTERN),
+  kind: z.literal('process'),
+  project: z.string().optional(),
+  createdAt: z.number(),
+  command: z.array(z.string()).min(1),
+  cwd: z.string(),
+  /** The client's environment minus secret-looking variables (see server/env.ts). */
+  env: z.record(z.string(), z.string()),
+  secretEnvNames: z.array(z.string()).default([]),
+  restart: RestartPolicy,
+  policy: DeliveryPolicy,
+  cols: z.number().int(),
+  rows: z.number().int(),
+  host: z.enum(['hub', 'client']),
+  /** Whether the CI should run: `stopped` after a user killed it. */
+  desired: z.enum(['running', 'stopped']),
+  restarts: z.number().int().default(0),
+  bytesCaptured: z.number().default(0),
+  /** The last process, to stop a survivor of a hub crash before starting the CI again. */
+  lastPid: z.number().int().optional(),
+  lastPidStart: z.number().optional(),
+  state: z.string().optional(),
+  reason: z.string().optional(),
+  exitCode: z.number().int().optional(),
+  signal: z.string().optional(),
+  startedAt: z.number().optional(),
+  endedAt: z.number().optional(),
+  session: z.string().optional(),
+});
+export type CiRecord = z.infer<typeof CiRecord>;
+
+const RegistryFile = z.object({ version: z.literal(1), cis: z.array(z.unknown()) });
+
+export interface LoadedRegistry {
+  records: CiRecord[];
+  /** Problems found (a corrupt file, an invalid entry): reported, and the intact part is kept. */
+  problems: string[];
+}
+
+export class Registry {
+  readonly file: string;
+
+  constructor(stateDir: string) {
+    this.file = path.join(stateDir, 'registry.json');
+  }
+
+  load(): LoadedRegistry {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch {
+      return { records: [], problems: [] };
+    }
+    const problems: string[] = [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      const kept = `${this.file}.corrupt-${Date.now()}`;
+      fs.copyFileSync(this.file, kept);
+      return { records: [], problems: [`${this.file} is not valid JSON (${String(error)}); kept a copy as ${kept}`] };
+    }
+    const file = RegistryFile.safeParse(parsed);
+    if (!file.success) {
+      return { records: [], problems: [`${this.file} has an unknown layout; starting with an empty registry`] };
+    }
+    const records: CiRecord[] = [];
+    for (const entry of file.data.cis) {
+      const record = CiRecord.safeParse(entry);
+      if (record.success) records.push(record.data);
+      else problems.push(`skipped an invalid registry entry: ${record.error.issues[0]?.message ?? 'invalid'}`);
+    }
+    return { records, problems };
+  }
+
+  save(records: readonly CiRecord[]): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeSync(fd, JSON.stringify({ version: 1, cis: records }, null, 1));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * JSON-RPC over `hub.sock`: one `vscode-jsonrpc` message connection per client (a VS Code window, a
+ * `cihub` command, a wrap session). Every request is validated against its schema in protocol.ts before
+ * its handler runs; failures become typed `ResponseError`s. The LSP lifecycle that
+ * `vscode-languageclient` runs is answered here, per connection: `shutdown`/`exit` end that connection,
+ * never the hub.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import {
+  createMessageConnection,
+  ErrorCodes,
+  ResponseError,
+  type ResponseMessage,
+  SocketMessageReader,
+  SocketMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
+import {
+  ExitNotification,
+  InitializedNotification,
+  InitializeRequest,
+  ShutdownRequest,
+} from 'vscode-languageserver-protocol';
+import type { z } from 'zod';
+import {
+  AttachEnded,
+  describeZodError,
+  HubErrorCode,
+  Output,
+  WrapInput,
+  WrapSignal,
+  type CiInfo,
+  type NotificationDef,
+  type RequestDef,
+} from './protocol';
+import type { WrapPeer } from './ci';
+import type { Log } from './log';
+import { ATTACH_LOW_WATERMARK_BYTES } from './terminal';
+import { errorMessage } from './errors';
+import { VERSION } from './version';
+
+/** A connected client. */
+export class Client implements WrapPeer {
+  backlogBytes = 0;
+  /** Receives `cihub/event` notifications. */
+  watching = false;
+  /** From `initialize`: who this is (e.g. "Projects Chat (window 2)", "cihub"). */
+  label = 'client';
+  private drainWaiters: (() => void)[] = [];
+  private readonly closeListeners: (() => void)[] = [];
+  private closed = false;
+
+  constructor(
+    readonly id: number,
+    readonly connection: MessageConnection,
+    private readonly socket: net.Socket,
+  ) {}
+
+  /** Sends a notification; data that cannot be sent because the client is gone is dropped. */
+  send<P extends z.ZodType>(def: NotificationDef<P>, params: z.input<P>): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.connection.sendNotification(def.method, params).catch(() => undefined);
+  }
+
+  sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', data: string): void {
+    const size = data.length;
+    this.backlogBytes += size;
+    void this.send(Output, { attachId, kind, data }).then(() => {
+      this.backlogBytes -= size;
+      if (this.backlogBytes <= ATTACH_LOW_WATERMARK_BYTES && this.drainWaiters.length) {
+        const waiters = this.drainWaiters;
+        this.drainWaiters = [];
+        for (const w of waiters) w();
+      }
+    });
+  }
+
+  whenDrained(listener: () => void): void {
+    if (this.backlogBytes <= ATTACH_LOW_WATERMARK_BYTES) listener();
+    else this.drainWaiters.push(listener);
+  }
+
+  sendAttachEnded(attachId: string, reason: string, ci: CiInfo): void {
+    void this.send(AttachEnded, { attachId, reason, ci });
+  }
+
+  sendWrapInput(name: string, data: string): void {
+    void this.send(WrapInput, { name, data });
+  }
+
+  sendWrapSignal(name: string, signal: 'SIGHUP' | 'SIGTERM' | 'SIGKILL'): void {
+    void this.send(WrapSignal, { name, signal });
+  }
+
+  onClose(listener: () => void): void {
+    if (this.closed) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  /** Registers a request handler that validates params and maps failures to `ResponseError`s. */
+  handle<P extends z.ZodType, R extends z.ZodType>(
+    def: RequestDef<P, R>,
+    handler: (params: z.output<P>, client: Client) => Promise<z.input<R>> | z.input<R>,
+    log: Log,
+  ): void {
+    this.connection.onRequest(def.method, async (raw: unknown) => {
+      const parsed = def.params.safeParse(raw);
+      if (!parsed.success) {
+        throw new ResponseError(HubErrorCode.InvalidParams, `${def.method}: ${describeZodError(parsed.error)}`);
+      }
+      try {
+        return await handler(parsed.data, this);
+      } catch (error) {
+        if (error instanceof ResponseError) throw error;
+        log.error(`${def.method} failed: ${error instanceof Error ? error.stack : String(error)}`);
+        throw new ResponseError(HubErrorCode.SystemError, `${def.method} failed: ${errorMessage(error)}`);
+      }
+    });
+  }
+
+  /** Registers a notification handler; invalid notifications are logged and dropped (there is no reply). */
+  on<P extends z.ZodType>(def: NotificationDef<P>, handler: (params: z.output<P>, client: Client) => void, log: Log): void {
+    this.connection.onNotification(def.method, (raw: unknown) => {
+      const parsed = def.params.safeParse(raw);
+      if (!parsed.success) {
+        log.warn(`client ${this.id}: ignored invalid ${def.method}: ${describeZodError(parsed.error)}`);
+        return;
+      }
+      try {
+        handler(parsed.data, this);
+      } catch (error) {
+        log.error(`${def.method} failed: ${error instanceof Error ? error.stack : String(error)}`);
+      }
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.connection.dispose();
+    this.socket.destroy();
+    for (const listener of this.closeListeners.splice(0)) listener();
+  }
+}
+
+export class RpcServer {
+  readonly clients = new Set<Client>();
+  private readonly server: net.Server;
+  private nextId = 1;
+
+  constructor(
+    private readonly socketPath: string,
+    private readonly log: Log,
+    private readonly setup: (client: Client) => void,
+  ) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  /** Listens on the socket (replacing a stale one) and makes it 0600. */
+  async listen(): Promise<void> {
+    try {
+      fs.unlinkSync(this.socketPath);
+    } catch {
+      // No stale socket: the usual case.
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.socketPath, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    fs.chmodSync(this.socketPath, 0o600);
+  }
+
+  private accept(socket: net.Socket): void {
+    const reader = new SocketMessageReader(socket);
+    const writer = new SocketMessageWriter(socket);
+    const id = this.nextId++;
+    // Once a client is gone, write failures for its last queued messages are expected: not logged.
+    const report = (m: string) => {
+      if (this.clients.has(client)) this.log.warn(`rpc client ${id}: ${m}`);
+    };
+    const connection = createMessageConnection(reader, writer, { error: report, warn: report, info: () => undefined, log: () => undefined });
+    const client = new Client(id, connection, socket);
+    this.clients.add(client);
+    let framingBroken = false;
+    reader.onError((error) => {
+      // A body that is not JSON: answer like JSON-RPC says (id null) and keep going. A broken header
+      // means the stream can no longer be framed: answer and close.
+      const framing = /header|content-length/i.test(error.message);
+      const message = framing
+        ? `invalid JSON-RPC framing (${error.message.split('\n')[0]}); hub.sock speaks JSON-RPC with Content-Length headers (LSP base protocol). For NDJSON messages use the bus sockets.`
+        : `parse error: ${error.message.split('\n')[0]}`;
+      const reply: ResponseMessage = { jsonrpc: '2.0', id: null, error: { code: ErrorCodes.ParseError, message } };
+      void writer.write(reply).catch(() => undefined);
+      if (framing && !framingBroken) {
+        framingBroken = true;
+        this.log.warn(`client ${client.id}: ${message}; closing the connection`);
+        setTimeout(() => client.close(), 50);
+      }
+    });
+    connection.onClose(() => this.drop(client));
+    socket.on('close', () => this.drop(client));
+    socket.on('error', () => undefined);
+
+    connection.onRequest(InitializeRequest.type, (params) => {
+      client.label = params.clientInfo?.name ?? client.label;
+      return { capabilities: {}, serverInfo: { name: 'cihub', version: VERSION } };
+    });
+    connection.onNotification(InitializedNotification.type, () => undefined);
+    connection.onRequest(ShutdownRequest.type, () => undefined);
+    connection.onNotification(ExitNotification.type, () => client.close());
+    this.setup(client);
+    connection.listen();
+  }
+
+  private drop(client: Client): void {
+    if (!this.clients.delete(client)) return;
+    client.close();
+  }
+
+  /** Stops accepting, closes every connection and removes the socket file. */
+  async close(): Promise<void> {
+    for (const client of [...this.clients]) client.close();
+    this.clients.clear();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    try {
+      fs.unlinkSync(this.socketPath);
+    } catch {
+      // Already removed.
+    }
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The screen worker: one headless xterm per CI, fed with everything the CI prints, so the hub can replay
+ * the current screen to a client that attaches and render what an agent printed as plain text.
+ *
+ * It runs in its own thread because parsing costs far more than moving bytes (~65 MB/s here, against
+ * ~77 MB/s for raw node-pty output): on the main thread it would slow the PTY, the capture and keystroke
+ * echo. Under a flood it falls behind on purpose instead of growing a backlog: see the constants.
+ */
+import * as fs from 'node:fs';
+import * as readline from 'node:readline';
+import { parentPort } from 'node:worker_threads';
+import { Terminal, type IMarker } from '@xterm/headless';
+import { SerializeAddon } from '@xterm/addon-serialize';
+import type { FromWorker, RenderedCast, ToWorker } from './messages';
+
+/** Characters handed to xterm per write; keeps each parse slice short so control requests stay prompt. */
+const SLICE_CHARS = 256 * 1024;
+/** A backlog beyond this many characters is a flood: drop the oldest part, keeping the newest. */
+const FLOOD_HIGH_CHARS = 2 * 1024 * 1024;
+/** What remains after a flood drop: enough for a full screen plus a scrollback's worth of typical lines. */
+const FLOOD_KEEP_CHARS = 512 * 1024;
+/** While flooding, idle this many times as long as each slice took: the mirror uses ≤ 1/(1+n) of a core. */
+const FLOOD_IDLE_FACTOR = 3;
+
+type Control = Exclude<ToWorker, { op: 'open' } | { op: 'write' } | { op: 'close' }>;
+type Item = { kind: 'data'; data: string; seq: number } | { kind: 'control'; msg: Control };
+
+class Screen {
+  private readonly term: Terminal;
+  private readonly serializer = new SerializeAddon();
+  private readonly items: Item[] = [];
+  private queuedChars = 0;
+  private parsedSeq = 0;
+  private running = false;
+  private flooding = false;
+  private resumeAtLine = false;
+  private readonly markers = new Map<number, IMarker>();
+  private nextMarker = 1;
+  private closed = false;
+
+  constructor(cols: number, rows: number, scrollback: number) {
+    this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
+    this.term.loadAddon(this.serializer);
+  }
+
+  push(item: Item): void {
+    this.items.push(item);
+    if (item.kind === 'data') {
+      this.queuedChars += item.data.length;
+      if (this.queuedChars > FLOOD_HIGH_CHARS) this.dropBacklog();
+    }
+    if (!this.running) this.pump();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.items.length = 0;
+    this.term.dispose();
+  }
+
+  /** Drops the oldest queued output (never control requests) down to FLOOD_KEEP_CHARS. */
+  private dropBacklog(): void {
+    const kept: Item[] = [];
+    let excess = this.queuedChars - FLOOD_KEEP_CHARS;
+    for (const item of this.items) {
+      if (item.kind === 'data' && excess > 0) {
+        if (item.data.length <= excess) {
+          excess -= item.data.length;
+          this.queuedChars -= item.data.length;
+          this.parsedSeq = Math.max(this.parsedSeq, item.seq);
+          continue;
+        }
+        kept.push({ kind: 'data', data: item.data.slice(excess), seq: item.seq });
+        this.queuedChars -= excess;
+        excess = 0;
+        continue;
+      }
+      kept.push(item);
+    }
+    this.items.splice(0, this.items.length, ...kept);
+    this.flooding = true;
+    this.resumeAtLine = true;
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    const head = this.items[0];
+    if (!head) {
+      this.running = false;
+      this.flooding = false;
+      return;
+    }
+    this.running = true;
+    if (head.kind === 'control') {
+      this.items.shift();
+      this.control(head.msg);
+      this.pump();
+      return;
+    }
+    const parts: string[] = [];
+    let size = 0;
+    let seq = this.parsedSeq;
+    for (let item = this.items[0]; item?.kind === 'data' && size < SLICE_CHARS; item = this.items[0]) {
+      this.items.shift();
+      parts.push(item.data);
+      size += item.data.length;
+      seq = item.seq;
+    }
+    this.queuedChars -= size;
+    let data = parts.join('');
+    if (this.resumeAtLine) {
+      // After a drop, start at a line boundary rather than in the middle of an escape sequence.
+      this.resumeAtLine = false;
+      const nl = data.indexOf('\n');
+      if (nl >= 0 && nl < 4096) data = data.slice(nl + 1);
+    }
+    const started = Date.now();
+    this.term.write(data, () => {
+      this.parsedSeq = seq;
+      const urgent = this.items.some((i) => i.kind === 'control');
+      if (this.flooding && !urgent) {
+        setTimeout(() => this.pump(), (Date.now() - started) * FLOOD_IDLE_FACTOR);
+      } else {
+        this.pump();
+      }
+    });
+  }
+
+  private control(msg: Control): void {
+    switch (msg.op) {
+      case 'resize':
+        this.term.resize(msg.cols, msg.rows);
+        return;
+      case 'snapshot': {
+        const data = this.serializer.serialize({ scrollback: msg.scrollback });
+        reply({ req: msg.req, op: 'snapshot', data, seq: this.parsedSeq, cols: this.term.cols, rows: this.term.rows });
+        return;
+      }
+      case 'mark': {
+        const marker = this.term.registerMarker(0);
+        const id = this.nextMarker++;
+        if (marker) {
+          this.markers.set(id, marker);
+          marker.onDispose(() => this.markers.delete(id));
+        }
+        reply({ req: msg.req, op: 'mark', marker: id });
+        return;
+      }
+      case 'text': {
+        const marker = msg.marker === undefined ? undefined : this.markers.get(msg.marker);
+        const truncated = msg.marker !== undefined && marker === undefined;
+        reply({ req: msg.req, op: 'text', text: bufferText(this.term, marker?.line ?? 0, msg.maxLines), truncated });
+        return;
+      }
+    }
+  }
+
+}
+
+/** Writes and waits until parsed. */
+function writeAll(term: Terminal, data: string): Promise<void> {
+  return new Promise((resolve) => term.write(data, resolve));
+}
+
+/** Lines `from`…end of the buffer as text: wrapped lines joined, trailing blank lines dropped. */
+function bufferText(term: Terminal, from: number, maxLines: number): string {
+  const buffer = term.buffer.active;
+  const lines: string[] = [];
+  for (let y = Math.max(0, from); y < buffer.length; y++) {
+    const line = buffer.getLine(y);
+    if (!line) continue;
+    const text = line.translateToString(true);
+    if (line.isWrapped && lines.length) lines[lines.length - 1] += text;
+    else lines.push(text);
+  }
+  while (lines.length && lines[lines.length - 1].trim() === '') lines.pop();
+  return lines.slice(-maxLines).join('\n');
+}
+
+/** Replays an asciicast v2 file into a headless terminal: the text a reader would have seen. */
+async function renderCast(file: string, maxLines: number): Promise<RenderedCast> {
+  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+  let term: Terminal | undefined;
+  let header: Record<string, unknown> = {};
+  const inputs: { t: number; data: string }[] = [];
+  const resizes: { t: number; size: string }[] = [];
+  let duration = 0;
+  let badLines = 0;
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      badLines++;
+      continue;
+    }
+    if (!term) {
+      header = typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value } : {};
+      const cols = typeof header.width === 'number' ? header.width : 80;
+      const rows = typeof header.height === 'number' ? header.height : 24;
+      term = new Terminal({ cols, rows, scrollback: maxLines, allowProposedApi: true });
+      continue;
+    }
+    if (!Array.isArray(value) || typeof value[0] !== 'number' || typeof value[2] !== 'string') {
+      badLines++;
+      continue;
+    }
+    const [t, code, data] = value;
+    duration = t;
+    if (code === 'o') await writeAll(term, data);
+    else if (code === 'i') inputs.push({ t, data });
+    else if (code === 'r') {
+      resizes.push({ t, size: data });
+      const [c, r] = data.split('x').map(Number);
+      if (c > 0 && r > 0) term.resize(c, r);
+    }
+  }
+  const text = term ? bufferText(term, 0, maxLines) : '';
+  term?.dispose();
+  return { header, text, inputs, resizes, duration, badLines };
+}
+
+const screens = new Map<number, Screen>();
+
+function reply(message: FromWorker): void {
+  parentPort?.postMessage(message);
+}
+
+parentPort?.on('message', (msg: ToWorker) => {
+  switch (msg.op) {
+    case 'render':
+      renderCast(msg.file, msg.maxLines).then(
+        (rendered) => reply({ req: msg.req, op: 'render', rendered }),
+        (error: unknown) => reply({ req: msg.req, op: 'error', message: String(error) }),
+      );
+      return;
+    case 'open':
+      screens.get(msg.id)?.close();
+      screens.set(msg.id, new Screen(msg.cols, msg.rows, msg.scrollback));
+      return;
+    case 'close':
+      screens.get(msg.id)?.close();
+      screens.delete(msg.id);
+      return;
+    case 'write':
+      screens.get(msg.id)?.push({ kind: 'data', data: msg.data, seq: msg.seq });
+      return;
+    default: {
+      const screen = screens.get(msg.id);
+      if (screen) screen.push({ kind: 'control', msg });
+      else if (msg.op !== 'resize') reply({ req: msg.req, op: 'error', message: `no screen ${msg.id}` });
+    }
+  }
+});

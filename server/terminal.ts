@@ -1,0 +1,297 @@
+/**
+ * One CI's terminal as the hub sees it: what the CI prints goes, in this order and without a timer, to
+ * the capture, the screen mirror and every attached client; what attached clients type goes to the CI
+ * (and the capture). The terminal outlives the CI's process: a restart continues on the same screen and
+ * the same attachments, in a new capture session.
+ *
+ * A slow client never slows the CI, the capture or other clients: its unsent output is counted, and past
+ * a bound it stops receiving, then is resynced from the screen mirror once it has caught up.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { CastWriter, newSessionId, type CastHeader } from './capture';
+import type { Screen, ScreenMirrors } from './screen/mirror';
+import type { CiInfo } from './protocol';
+
+/**
+ * A client whose unsent output exceeds this is behind: it gets no more live output (its backlog is not
+ * grown further) until it is back under {@link ATTACH_LOW_WATERMARK_BYTES}, then is resynced from the
+ * screen mirror. 4 MiB is ~50 ms of a flood and far more than any screen.
+ */
+export const ATTACH_HIGH_WATERMARK_BYTES = 4 * 1024 * 1024;
+/** See {@link ATTACH_HIGH_WATERMARK_BYTES}. */
+export const ATTACH_LOW_WATERMARK_BYTES = 256 * 1024;
+/** Output buffered for an attachment while its replay snapshot is prepared; beyond it, resync instead. */
+const PENDING_LIMIT_BYTES = ATTACH_HIGH_WATERMARK_BYTES;
+
+/** The connection an attachment sends through (server/rpc.ts implements it). */
+export interface AttachClient {
+  readonly id: number;
+  /** Output queued on the connection but not yet written to its socket. */
+  readonly backlogBytes: number;
+  sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', data: string): void;
+  sendAttachEnded(attachId: string, reason: string, ci: CiInfo): void;
+  /** Calls `listener` once the backlog is under the low watermark (at once if it is already). */
+  whenDrained(listener: () => void): void;
+}
+
+/** Where input typed by attached clients goes: the PTY, a wrapping client, a model's line editor. */
+export interface TerminalBackend {
+  write(data: string): void;
+  resize(cols: number, rows: number): void;
+}
+
+type AttachState = 'pending' | 'live' | 'behind';
+
+class Attachment {
+  state: AttachState = 'pending';
+  buffered: { seq: number; data: string }[] = [];
+  bufferedBytes = 0;
+  overflowed = false;
+  constructor(
+    readonly client: AttachClient,
+    readonly attachId: string,
+    readonly readOnly: boolean,
+    public cols: number,
+    public rows: number,
+  ) {}
+}
+
+export interface TerminalStats {
+  /** Bytes of output and input captured (all sessions). */
+  bytesCaptured: number;
+  lastOutputAt?: number;
+  /** When an attached human last typed (for the bus's inject policy). */
+  lastTypedAt?: number;
+}
+
+export class CiTerminal {
+  private seq = 0;
+  private decoder = new StringDecoder('utf8');
+  private readonly screen: Screen;
+  private capture: CastWriter | undefined;
+  private readonly attachments = new Map<string, Attachment>();
+  /** Attachments that may size the terminal, most recent last. */
+  private readonly sizers: Attachment[] = [];
+  private closed = false;
+  backend: TerminalBackend | undefined;
+  cols: number;
+  rows: number;
+  readonly stats: TerminalStats;
+
+  constructor(
+    mirrors: ScreenMirrors,
+    cols: number,
+    rows: number,
+    bytesCaptured: number,
+    private readonly captureDir: string,
+    private readonly report: (message: string) => void,
+  ) {
+    this.cols = cols;
+    this.rows = rows;
+    this.screen = mirrors.open(cols, rows);
+    this.stats = { bytesCaptured };
+  }
+
+  get attachedCount(): number {
+    return this.attachments.size;
+  }
+
+  get sessionPath(): string | undefined {
+    return this.capture?.path;
+  }
+
+  /** Begins a capture session (a new .cast file); returns its id. */
+  beginSession(header: Omit<CastHeader, 'width' | 'height'>): string {
+    void this.capture?.close();
+    const id = newSessionId(this.captureDir);
+    this.decoder = new StringDecoder('utf8');
+    this.capture = CastWriter.create(this.captureDir, id, { ...header, width: this.cols, height: this.rows }, (error) =>
+      this.report(`capture to ${this.captureDir} failed: ${error.message} (is the disk full?); output is no longer recorded`),
+    );
+    return id;
+  }
+
+  /** Ends the capture session, flushing what the decoder still holds. */
+  async endSession(): Promise<void> {
+    const rest = this.decoder.end();
+    if (rest) this.emit(rest);
+    const capture = this.capture;
+    this.capture = undefined;
+    await capture?.close();
+  }
+
+  /** Bytes the CI printed. */
+  output(chunk: Buffer): void {
+    this.stats.bytesCaptured += chunk.length;
+    this.stats.lastOutputAt = Date.now();
+    const text = this.decoder.write(chunk);
+    if (text) this.emit(text, true);
+  }
+
+  /** Text the CI printed, already decoded (a wrapping client or a model CI). */
+  outputText(text: string): void {
+    this.stats.bytesCaptured += Buffer.byteLength(text);
+    this.stats.lastOutputAt = Date.now();
+    this.emit(text, true);
+  }
+
+  /** Text the hub shows in the terminal itself (a restart notice): mirrored and sent, not captured. */
+  notice(text: string): void {
+    this.emit(text, false);
+  }
+
+  private emit(text: string, captured = true): void {
+    const seq = ++this.seq;
+    if (captured) this.capture?.output(text);
+    this.screen.write(text, seq);
+    for (const a of this.attachments.values()) this.deliver(a, seq, text);
+  }
+
+  private deliver(a: Attachment, seq: number, data: string): void {
+    if (a.state === 'live') {
+      if (a.client.backlogBytes > ATTACH_HIGH_WATERMARK_BYTES) {
+        this.fallBehind(a);
+        return;
+      }
+      a.client.sendOutput(a.attachId, 'live', data);
+    } else if (a.state === 'pending' && !a.overflowed) {
+      a.buffered.push({ seq, data });
+      a.bufferedBytes += data.length;
+      if (a.bufferedBytes > PENDING_LIMIT_BYTES) {
+        a.overflowed = true;
+        a.buffered = [];
+      }
+    }
+  }
+
+  private fallBehind(a: Attachment): void {
+    a.state = 'behind';
+    a.client.whenDrained(() => {
+      if (this.attachments.get(key(a.client, a.attachId)) === a) void this.sync(a, 'resync');
+    });
+  }
+
+  /** Sends `a` the current screen, then whatever was printed while the snapshot was taken. */
+  private async sync(a: Attachment, kind: 'replay' | 'resync'): Promise<void> {
+    a.state = 'pending';
+    a.buffered = [];
+    a.bufferedBytes = 0;
+    a.overflowed = false;
+    let snapshot;
+    try {
+      snapshot = await this.screen.snapshot();
+    } catch (error) {
+      this.report(`screen snapshot failed: ${String(error)}`);
+      snapshot = { data: '', seq: this.seq };
+    }
+    if (this.attachments.get(key(a.client, a.attachId)) !== a) return;
+    if (a.overflowed) {
+      // Too much arrived meanwhile (a flood): start over from a newer snapshot.
+      void this.sync(a, kind);
+      return;
+    }
+    a.client.sendOutput(a.attachId, kind, kind === 'resync' ? `\x1bc${snapshot.data}` : snapshot.data);
+    for (const chunk of a.buffered) {
+      if (chunk.seq > snapshot.seq) a.client.sendOutput(a.attachId, 'live', chunk.data);
+    }
+    a.buffered = [];
+    a.bufferedBytes = 0;
+    a.state = 'live';
+  }
+
+  /** Attaches a client: it gets the screen, then live output. */
+  attach(client: AttachClient, attachId: string, cols: number, rows: number, readOnly: boolean): void {
+    const a = new Attachment(client, attachId, readOnly, cols, rows);
+    this.attachments.set(key(client, attachId), a);
+    if (!readOnly) {
+      this.sizers.push(a);
+      this.resize(cols, rows);
+    }
+    void this.sync(a, 'replay');
+  }
+
+  detach(client: AttachClient, attachId: string): boolean {
+    const a = this.attachments.get(key(client, attachId));
+    if (!a) return false;
+    this.attachments.delete(key(client, attachId));
+    const i = this.sizers.indexOf(a);
+    if (i >= 0) {
+      this.sizers.splice(i, 1);
+      // The size goes back to the most recent remaining attachment.
+      const last = this.sizers[this.sizers.length - 1];
+      if (i === this.sizers.length && last) this.resize(last.cols, last.rows);
+    }
+    return true;
+  }
+
+  /** Attachments of `client` (to end them when it disconnects). */
+  attachmentsOf(client: AttachClient): string[] {
+    return [...this.attachments.values()].filter((a) => a.client === client).map((a) => a.attachId);
+  }
+
+  allAttachments(): { client: AttachClient; attachId: string }[] {
+    return [...this.attachments.values()].map((a) => ({ client: a.client, attachId: a.attachId }));
+  }
+
+  /** Keys typed by an attached client. Read-only attachments are ignored. */
+  typed(client: AttachClient, attachId: string, data: string): boolean {
+    const a = this.attachments.get(key(client, attachId));
+    if (!a || a.readOnly) return false;
+    this.stats.lastTypedAt = Date.now();
+    this.input(data);
+    return true;
+  }
+
+  /** Input to the CI from anywhere (typed, injected): captured, then written to the backend. */
+  input(data: string): void {
+    this.stats.bytesCaptured += Buffer.byteLength(data);
+    this.capture?.input(data);
+    this.backend?.write(data);
+  }
+
+  /** Input the backend already received (a wrapping client's own keyboard): captured only. */
+  inputSeen(data: string): void {
+    this.stats.bytesCaptured += Buffer.byteLength(data);
+    this.capture?.input(data);
+  }
+
+  attachmentResized(client: AttachClient, attachId: string, cols: number, rows: number): void {
+    const a = this.attachments.get(key(client, attachId));
+    if (!a || a.readOnly) return;
+    a.cols = cols;
+    a.rows = rows;
+    if (this.sizers[this.sizers.length - 1] === a) this.resize(cols, rows);
+  }
+
+  resize(cols: number, rows: number): void {
+    if (cols === this.cols && rows === this.rows) return;
+    this.cols = cols;
+    this.rows = rows;
+    this.capture?.resize(cols, rows);
+    this.screen.resize(cols, rows);
+    this.backend?.resize(cols, rows);
+  }
+
+  /** A marker at the current line, for {@link textSince}. */
+  mark(): Promise<number | undefined> {
+    return this.screen.mark();
+  }
+
+  /** What was printed since a marker (or the whole screen), as plain text. */
+  textSince(marker: number | undefined, maxLines = 200): Promise<{ text: string; truncated: boolean }> {
+    return this.screen.text(marker, maxLines);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.endSession();
+    this.screen.close();
+    this.attachments.clear();
+    this.sizers.length = 0;
+  }
+}
+
+function key(client: AttachClient, attachId: string): string {
+  return `${client.id}:${attachId}`;
+}
