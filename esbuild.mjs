@@ -24,6 +24,7 @@ const bundles = [
   { ...node, entryPoints: ['extension/extension.ts'], outfile: 'dist/extension.js' },
   { ...node, entryPoints: ['server/main.ts'], outfile: 'dist/server.js' },
   { ...node, entryPoints: ['server/screen/worker.ts'], outfile: 'dist/screenWorker.js' },
+  { ...node, entryPoints: ['server/ptyReader.ts'], outfile: 'dist/ptyReader.js' },
   { ...node, entryPoints: ['cli/cihub.ts'], outfile: 'dist/cihub.js', banner: { js: '#!/usr/bin/env node' } },
 ];
 

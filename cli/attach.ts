@@ -38,19 +38,6 @@ export async function attach(client: HubClient, name: string, readOnly: boolean)
   });
   client.onClose(() => end('connection to the hub lost', 1));
 
-  process.stdin.on('data', (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    const at = text.indexOf(DETACH_KEY);
-    if (at >= 0) {
-      if (!readOnly && at > 0) void client.notify(Input, { attachId, data: text.slice(0, at) });
-      void client.notify(Detach, { attachId }).then(() => end(`detached from ${name} (it keeps running)`, 0));
-      return;
-    }
-    if (!readOnly) void client.notify(Input, { attachId, data: text });
-  });
-  process.stdin.on('end', () => {
-    void client.notify(Detach, { attachId }).then(() => end(`detached from ${name} (input ended)`, 0));
-  });
   term.onResize(() => void client.notify(AttachResize, { attachId, ...term.size() }));
 
   if (term.isTty) {
@@ -64,5 +51,18 @@ export async function attach(client: HubClient, name: string, readOnly: boolean)
     term.restore(false);
     throw error;
   }
+  process.stdin.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    const at = text.indexOf(DETACH_KEY);
+    if (at >= 0) {
+      if (!readOnly && at > 0) void client.notify(Input, { attachId, data: text.slice(0, at) });
+      void client.notify(Detach, { attachId }).then(() => end(`detached from ${name} (it keeps running)`, 0));
+      return;
+    }
+    if (!readOnly) void client.notify(Input, { attachId, data: text });
+  });
+  process.stdin.on('end', () => {
+    void client.notify(Detach, { attachId }).then(() => end(`detached from ${name} (input ended)`, 0));
+  });
   return finished;
 }

@@ -4,6 +4,7 @@
  */
 import { spawn as spawnChild } from 'node:child_process';
 import * as fs from 'node:fs';
+import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
@@ -53,16 +54,25 @@ function fail(message: string): never {
   throw new Error(message);
 }
 
+/** Every connection this command opened, closed when it ends (success or error) so the process can exit. */
+const openClients = new Set<HubClient>();
+
+function open(socket: Socket): HubClient {
+  const client = HubClient.fromSocket(socket);
+  openClients.add(client);
+  return client;
+}
+
 /** Connects to the running hub. A hub that crashed (stale lock) is started again; none running is an error. */
 async function connect(): Promise<HubClient> {
   const socket = hubSocket();
   const s = await connectSocket(socket);
-  if (s) return HubClient.fromSocket(s);
+  if (s) return open(s);
   if (crashedHubLeftLock()) {
     process.stderr.write('cihub: the hub stopped unexpectedly; starting it again\n');
     await startHub({ serverScript: serverScript() });
     const again = await connectSocket(socket);
-    if (again) return HubClient.fromSocket(again);
+    if (again) return open(again);
   }
   fail(`no hub is running (nothing answers on ${socket}); start one with \`cihub hub\``);
 }
@@ -71,11 +81,11 @@ async function connect(): Promise<HubClient> {
 async function connectOrStart(): Promise<HubClient> {
   const socket = hubSocket();
   const s = await connectSocket(socket);
-  if (s) return HubClient.fromSocket(s);
+  if (s) return open(s);
   await startHub({ serverScript: serverScript() });
   const again = await connectSocket(socket);
   if (!again) fail(`the hub started but nothing answers on ${socket}`);
-  return HubClient.fromSocket(again);
+  return open(again);
 }
 
 function crashedHubLeftLock(): boolean {
@@ -137,7 +147,7 @@ async function run(argv: string[]): Promise<number> {
       const { values } = parse(rest, { foreground: { type: 'boolean' } });
       const existing = await connectSocket(hubSocket());
       if (existing) {
-        const client = HubClient.fromSocket(existing);
+        const client = open(existing);
         const { hub } = await client.call(Status, {});
         client.close();
         process.stdout.write(`a hub is already running (pid ${hub.pid}, socket ${hub.socket})\n`);
@@ -163,7 +173,7 @@ async function run(argv: string[]): Promise<number> {
         process.stdout.write('no hub is running\n');
         return 0;
       }
-      const client = HubClient.fromSocket(s);
+      const client = open(s);
       const { hub } = await client.call(Status, {});
       await client.call(StopHub, {});
       client.close();
@@ -375,7 +385,11 @@ function processAlive(pid: number): boolean {
   }
 }
 
-run(process.argv.slice(2)).then(
+run(process.argv.slice(2))
+  .finally(() => {
+    for (const client of openClients) client.close();
+  })
+  .then(
   (code) => {
     process.exitCode = code;
   },

@@ -20,8 +20,8 @@ export interface LocalTerminal {
 export function takeTerminal(): LocalTerminal {
   const stdin = process.stdin;
   const isTty = stdin.isTTY === true && process.stdout.isTTY === true;
+  // Raw now; reading starts when the caller adds its 'data' listener (flowing mode).
   if (isTty) stdin.setRawMode(true);
-  stdin.resume();
   let restored = false;
   return {
     isTty,

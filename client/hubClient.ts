@@ -7,13 +7,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import {
-  createMessageConnection,
-  ResponseError,
-  SocketMessageReader,
-  SocketMessageWriter,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import { createMessageConnection, ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
+import { SocketReader, SocketWriter } from '../server/transport';
 import type { z } from 'zod';
 import { describeZodError, hubPaths, type NotificationDef, type RequestDef } from '../server/protocol';
 
@@ -142,7 +137,7 @@ export class HubClient {
   }
 
   static fromSocket(socket: net.Socket): HubClient {
-    const connection = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+    const connection = createMessageConnection(new SocketReader(socket), new SocketWriter(socket));
     connection.listen();
     return new HubClient(connection, socket);
   }

@@ -69,12 +69,21 @@ export class CastWriter {
   }
 
   private event(code: 'o' | 'i' | 'r', data: string): void {
+    this.eventJson(code, JSON.stringify(data));
+  }
+
+  private eventJson(code: 'o' | 'i' | 'r', json: string): void {
     if (this.closed) return;
-    this.stream.write(`${JSON.stringify([this.elapsed(), code, data])}\n`);
+    this.stream.write(`[${this.elapsed()},"${code}",${json}]\n`);
   }
 
   output(data: string): void {
     this.event('o', data);
+  }
+
+  /** Output given as `JSON.stringify(text)` (the hub escapes each chunk once for clients and capture). */
+  outputJson(json: string): void {
+    this.eventJson('o', json);
   }
 
   input(data: string): void {

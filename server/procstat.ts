@@ -11,6 +11,8 @@ const PAGE_BYTES = 4096;
 
 export interface ProcInfo {
   pid: number;
+  /** R, S, D, Z (zombie: exited, not yet reaped), T… */
+  state: string;
   ppid: number;
   pgrp: number;
   session: number;
@@ -30,6 +32,7 @@ function parseStat(text: string): ProcInfo | undefined {
   // f[0] is field 3 (state); field n is f[n - 3].
   return {
     pid,
+    state: f[0],
     ppid: Number(f[1]),
     pgrp: Number(f[2]),
     session: Number(f[3]),
@@ -114,10 +117,10 @@ export function signalTree(root: number, signal: NodeJS.Signals): number {
   return n;
 }
 
-/** True if `pid` is alive and is the same process that had `startTime` (not a reused pid). */
+/** True if `pid` runs (is not a zombie) and is the process that had `startTime` (not a reused pid). */
 export function isSameProcess(pid: number, startTime: number | undefined): boolean {
   const info = readProc(pid);
-  return info !== undefined && (startTime === undefined || info.startTime === startTime);
+  return info !== undefined && info.state !== 'Z' && (startTime === undefined || info.startTime === startTime);
 }
 
 export function selfRssBytes(): number {

@@ -7,15 +7,8 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import {
-  createMessageConnection,
-  ErrorCodes,
-  ResponseError,
-  type ResponseMessage,
-  SocketMessageReader,
-  SocketMessageWriter,
-  type MessageConnection,
-} from 'vscode-jsonrpc/node';
+import { createMessageConnection, ErrorCodes, ResponseError, type MessageConnection, type ResponseMessage } from 'vscode-jsonrpc/node';
+import { FramingError, SocketReader, SocketWriter } from './transport';
 import {
   ExitNotification,
   InitializedNotification,
@@ -55,6 +48,7 @@ export class Client implements WrapPeer {
     readonly id: number,
     readonly connection: MessageConnection,
     private readonly socket: net.Socket,
+    private readonly writer: SocketWriter,
   ) {}
 
   /** Sends a notification; data that cannot be sent because the client is gone is dropped. */
@@ -63,10 +57,16 @@ export class Client implements WrapPeer {
     return this.connection.sendNotification(def.method, params).catch(() => undefined);
   }
 
-  sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', data: string): void {
-    const size = data.length;
+  /**
+   * Sends terminal output as an {@link Output} notification. `json` is the text already JSON-escaped
+   * (shared with the capture), so the hot path serializes each byte once.
+   */
+  sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', text: string, json = JSON.stringify(text)): void {
+    if (this.closed) return;
+    const size = text.length;
     this.backlogBytes += size;
-    void this.send(Output, { attachId, kind, data }).then(() => {
+    const body = `{"jsonrpc":"2.0","method":${JSON.stringify(Output.method)},"params":{"attachId":${JSON.stringify(attachId)},"kind":"${kind}","data":${json}}}`;
+    void this.writer.writeJson(body).catch(() => undefined).then(() => {
       this.backlogBytes -= size;
       if (this.backlogBytes <= ATTACH_LOW_WATERMARK_BYTES && this.drainWaiters.length) {
         const waiters = this.drainWaiters;
@@ -175,21 +175,21 @@ export class RpcServer {
   }
 
   private accept(socket: net.Socket): void {
-    const reader = new SocketMessageReader(socket);
-    const writer = new SocketMessageWriter(socket);
+    const reader = new SocketReader(socket);
+    const writer = new SocketWriter(socket);
     const id = this.nextId++;
     // Once a client is gone, write failures for its last queued messages are expected: not logged.
     const report = (m: string) => {
       if (this.clients.has(client)) this.log.warn(`rpc client ${id}: ${m}`);
     };
     const connection = createMessageConnection(reader, writer, { error: report, warn: report, info: () => undefined, log: () => undefined });
-    const client = new Client(id, connection, socket);
+    const client = new Client(id, connection, socket, writer);
     this.clients.add(client);
     let framingBroken = false;
     reader.onError((error) => {
       // A body that is not JSON: answer like JSON-RPC says (id null) and keep going. A broken header
       // means the stream can no longer be framed: answer and close.
-      const framing = /header|content-length/i.test(error.message);
+      const framing = error instanceof FramingError;
       const message = framing
         ? `invalid JSON-RPC framing (${error.message.split('\n')[0]}); hub.sock speaks JSON-RPC with Content-Length headers (LSP base protocol). For NDJSON messages use the bus sockets.`
         : `parse error: ${error.message.split('\n')[0]}`;

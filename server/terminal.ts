@@ -28,7 +28,8 @@ export interface AttachClient {
   readonly id: number;
   /** Output queued on the connection but not yet written to its socket. */
   readonly backlogBytes: number;
-  sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', data: string): void;
+  /** `json`: `JSON.stringify(text)` when the caller has it already. */
+  sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', text: string, json?: string): void;
   sendAttachEnded(attachId: string, reason: string, ci: CiInfo): void;
   /** Calls `listener` once the backlog is under the low watermark (at once if it is already). */
   whenDrained(listener: () => void): void;
@@ -120,7 +121,7 @@ export class CiTerminal {
     await capture?.close();
   }
 
-  /** Bytes the CI printed. */
+  /** Bytes the CI printed (already batched by the PTY reader thread). */
   output(chunk: Buffer): void {
     this.stats.bytesCaptured += chunk.length;
     this.stats.lastOutputAt = Date.now();
@@ -142,18 +143,21 @@ export class CiTerminal {
 
   private emit(text: string, captured = true): void {
     const seq = ++this.seq;
-    if (captured) this.capture?.output(text);
+    // Escaped once for every client and the capture.
+    const json = JSON.stringify(text);
+    // Clients first: they are the latency-sensitive ones.
+    for (const a of this.attachments.values()) this.deliver(a, seq, text, json);
+    if (captured) this.capture?.outputJson(json);
     this.screen.write(text, seq);
-    for (const a of this.attachments.values()) this.deliver(a, seq, text);
   }
 
-  private deliver(a: Attachment, seq: number, data: string): void {
+  private deliver(a: Attachment, seq: number, data: string, json: string): void {
     if (a.state === 'live') {
       if (a.client.backlogBytes > ATTACH_HIGH_WATERMARK_BYTES) {
         this.fallBehind(a);
         return;
       }
-      a.client.sendOutput(a.attachId, 'live', data);
+      a.client.sendOutput(a.attachId, 'live', data, json);
     } else if (a.state === 'pending' && !a.overflowed) {
       a.buffered.push({ seq, data });
       a.bufferedBytes += data.length;
@@ -244,9 +248,9 @@ export class CiTerminal {
 
   /** Input to the CI from anywhere (typed, injected): captured, then written to the backend. */
   input(data: string): void {
+    this.backend?.write(data);
     this.stats.bytesCaptured += Buffer.byteLength(data);
     this.capture?.input(data);
-    this.backend?.write(data);
   }
 
   /** Input the backend already received (a wrapping client's own keyboard): captured only. */

@@ -5,8 +5,11 @@
 
 export type ToWorker =
   | { op: 'open'; id: number; cols: number; rows: number; scrollback: number }
-  /** `seq`: the main thread's sequence number of this chunk, echoed back in snapshots. */
-  | { op: 'write'; id: number; data: string; seq: number }
+  /**
+   * `seq`: the main thread's sequence number of this chunk, echoed back in acks and snapshots.
+   * `skipped`: output before this chunk was dropped (a flood); start at a line boundary.
+   */
+  | { op: 'write'; id: number; data: string; seq: number; skipped?: boolean }
   | { op: 'resize'; id: number; cols: number; rows: number }
   | { op: 'snapshot'; id: number; req: number; scrollback: number }
   /** Registers a marker at the cursor's line; answered with its id. */
@@ -17,12 +20,16 @@ export type ToWorker =
   /** Replays an asciicast file into a fresh terminal and returns the text and what was typed. */
   | { op: 'render'; req: number; file: string; maxLines: number };
 
-export type FromWorker =
+/** Answers to requests. */
+export type Reply =
   | { req: number; op: 'snapshot'; data: string; seq: number; cols: number; rows: number }
   | { req: number; op: 'mark'; marker: number }
   | { req: number; op: 'text'; text: string; truncated: boolean }
   | { req: number; op: 'render'; rendered: RenderedCast }
   | { req: number; op: 'error'; message: string };
+
+/** A reply, or an ack: output up to `seq` of screen `id` has been parsed (after every slice). */
+export type FromWorker = Reply | { op: 'ack'; id: number; seq: number };
 
 export interface RenderedCast {
   header: Record<string, unknown>;

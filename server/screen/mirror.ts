@@ -2,16 +2,28 @@
  * The main thread's handle on the screen worker: one worker thread hosts the headless terminal of every
  * CI. Writes are fire-and-forget; snapshots, markers and text are answered asynchronously, in order
  * with the writes that preceded them.
+ *
+ * Flood control happens here, before any copying: the worker acks what it has parsed, and while a
+ * screen's unparsed backlog is above {@link MIRROR_HIGH_CHARS} new output is not posted but held, keeping
+ * only the newest {@link MIRROR_KEEP_CHARS}. Once the worker is under {@link MIRROR_LOW_CHARS} it gets
+ * the held tail, marked as following a gap. So a flood never grows memory and costs the mirror a fraction
+ * of a core, while the final screen is still right: it is drawn by the newest output.
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { FromWorker, RenderedCast, ToWorker } from './messages';
+import type { FromWorker, RenderedCast, Reply, ToWorker } from './messages';
 
 /**
  * Scrollback lines kept per CI and replayed on attach. Serializing 10 000 lines takes ~100 ms here, and
  * replaying them floods the attaching terminal; 1 000 is a screenful many times over.
  */
 export const REPLAY_SCROLLBACK_LINES = 1000;
+/** Unparsed output per screen beyond which new output is held back (≈ 15 ms of parsing). */
+export const MIRROR_HIGH_CHARS = 1024 * 1024;
+/** Held output is posted once the backlog is below this. */
+export const MIRROR_LOW_CHARS = 256 * 1024;
+/** Newest output kept while holding: a full screen plus a scrollback of typical lines. */
+export const MIRROR_KEEP_CHARS = 256 * 1024;
 
 export interface Snapshot {
   /** Serialized screen: write it to a fresh terminal of `cols`×`rows` to reproduce the CI's screen. */
@@ -22,11 +34,75 @@ export interface Snapshot {
   readonly rows: number;
 }
 
-type Pending = (message: FromWorker) => void;
+/** One CI's mirrored screen. */
+export interface Screen {
+  write(data: string, seq: number): void;
+  resize(cols: number, rows: number): void;
+  snapshot(): Promise<Snapshot>;
+  /** Marks the line the cursor is on now; `text(marker)` later returns what was printed from there. */
+  mark(): Promise<number | undefined>;
+  text(marker: number | undefined, maxLines: number): Promise<{ text: string; truncated: boolean }>;
+  close(): void;
+}
+
+/** Main-thread state of one screen: what is in flight to the worker and what is held back. */
+class ScreenFeed {
+  private readonly inflight: { seq: number; chars: number }[] = [];
+  private inflightChars = 0;
+  private held: string[] = [];
+  private heldChars = 0;
+  private heldSeq = 0;
+
+  constructor(
+    private readonly id: number,
+    private readonly post: (message: ToWorker) => void,
+  ) {}
+
+  write(data: string, seq: number): void {
+    if (this.held.length === 0 && this.inflightChars + data.length <= MIRROR_HIGH_CHARS) {
+      this.send(data, seq, false);
+      return;
+    }
+    this.held.push(data);
+    this.heldChars += data.length;
+    this.heldSeq = seq;
+    while (this.heldChars > MIRROR_KEEP_CHARS && this.held.length > 1) this.heldChars -= this.held.shift()?.length ?? 0;
+  }
+
+  private send(data: string, seq: number, skipped: boolean): void {
+    this.inflight.push({ seq, chars: data.length });
+    this.inflightChars += data.length;
+    this.post({ op: 'write', id: this.id, data, seq, skipped });
+  }
+
+  /** The worker parsed everything up to `seq`. */
+  acked(seq: number): void {
+    while (this.inflight.length && this.inflight[0].seq <= seq) this.inflightChars -= this.inflight.shift()?.chars ?? 0;
+    if (this.held.length && this.inflightChars <= MIRROR_LOW_CHARS) this.release();
+  }
+
+  /** Posts held output now (before a snapshot, so the snapshot covers everything written so far). */
+  release(): void {
+    if (this.held.length === 0) return;
+    const data = this.held.join('').slice(-MIRROR_KEEP_CHARS);
+    this.held = [];
+    this.heldChars = 0;
+    this.send(data, this.heldSeq, true);
+  }
+
+  reset(): void {
+    this.inflight.length = 0;
+    this.inflightChars = 0;
+    this.held = [];
+    this.heldChars = 0;
+  }
+}
 
 export class ScreenMirrors {
   private worker: Worker;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, (message: Reply) => void>();
+  private readonly feeds = new Map<number, ScreenFeed>();
+  private readonly reopeners = new Map<number, () => void>();
   private nextReq = 1;
   private nextId = 1;
   private disposed = false;
@@ -40,8 +116,11 @@ export class ScreenMirrors {
 
   private start(): Worker {
     const worker = new Worker(this.workerPath);
-    worker.unref();
     worker.on('message', (message: FromWorker) => {
+      if (message.op === 'ack') {
+        this.feeds.get(message.id)?.acked(message.seq);
+        return;
+      }
       const resolve = this.pending.get(message.req);
       this.pending.delete(message.req);
       resolve?.(message);
@@ -54,18 +133,19 @@ export class ScreenMirrors {
       for (const resolve of this.pending.values()) resolve({ req: 0, op: 'error', message: 'screen worker restarted' });
       this.pending.clear();
       this.worker = this.start();
+      for (const feed of this.feeds.values()) feed.reset();
       for (const reopen of this.reopeners.values()) reopen();
     });
+    // After the listeners: adding a 'message' listener refs the worker again.
+    worker.unref();
     return worker;
   }
-
-  private readonly reopeners = new Map<number, () => void>();
 
   private post(message: ToWorker): void {
     this.worker.postMessage(message);
   }
 
-  private ask(build: (req: number) => ToWorker): Promise<FromWorker> {
+  private ask(build: (req: number) => ToWorker): Promise<Reply> {
     const req = this.nextReq++;
     return new Promise((resolve) => {
       this.pending.set(req, resolve);
@@ -77,32 +157,39 @@ export class ScreenMirrors {
   open(cols: number, rows: number): Screen {
     const id = this.nextId++;
     const size = { cols, rows };
+    const feed = new ScreenFeed(id, (message) => this.post(message));
+    this.feeds.set(id, feed);
     const open = () => this.post({ op: 'open', id, cols: size.cols, rows: size.rows, scrollback: REPLAY_SCROLLBACK_LINES });
     this.reopeners.set(id, open);
     open();
     return {
-      write: (data, seq) => this.post({ op: 'write', id, data, seq }),
-      resize: (cols, rows) => {
-        size.cols = cols;
-        size.rows = rows;
-        this.post({ op: 'resize', id, cols, rows });
+      write: (data, seq) => feed.write(data, seq),
+      resize: (c, r) => {
+        size.cols = c;
+        size.rows = r;
+        feed.release();
+        this.post({ op: 'resize', id, cols: c, rows: r });
       },
       snapshot: async () => {
+        feed.release();
         const answer = await this.ask((req) => ({ op: 'snapshot', id, req, scrollback: REPLAY_SCROLLBACK_LINES }));
         if (answer.op !== 'snapshot') throw new Error(answer.op === 'error' ? answer.message : 'unexpected answer');
         return answer;
       },
       mark: async () => {
+        feed.release();
         const answer = await this.ask((req) => ({ op: 'mark', id, req }));
         return answer.op === 'mark' ? answer.marker : undefined;
       },
       text: async (marker, maxLines) => {
+        feed.release();
         const answer = await this.ask((req) => ({ op: 'text', id, req, marker, maxLines }));
         if (answer.op !== 'text') throw new Error(answer.op === 'error' ? answer.message : 'unexpected answer');
         return { text: answer.text, truncated: answer.truncated };
       },
       close: () => {
         this.reopeners.delete(id);
+        this.feeds.delete(id);
         this.post({ op: 'close', id });
       },
     };
@@ -119,15 +206,4 @@ export class ScreenMirrors {
     this.disposed = true;
     await this.worker.terminate();
   }
-}
-
-/** One CI's mirrored screen. */
-export interface Screen {
-  write(data: string, seq: number): void;
-  resize(cols: number, rows: number): void;
-  snapshot(): Promise<Snapshot>;
-  /** Marks the line the cursor is on now; `text(marker)` later returns what was printed from there. */
-  mark(): Promise<number | undefined>;
-  text(marker: number | undefined, maxLines: number): Promise<{ text: string; truncated: boolean }>;
-  close(): void;
 }

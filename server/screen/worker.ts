@@ -11,44 +11,42 @@ import * as readline from 'node:readline';
 import { parentPort } from 'node:worker_threads';
 import { Terminal, type IMarker } from '@xterm/headless';
 import { SerializeAddon } from '@xterm/addon-serialize';
-import type { FromWorker, RenderedCast, ToWorker } from './messages';
+import type { FromWorker, RenderedCast, Reply, ToWorker } from './messages';
 
 /** Characters handed to xterm per write; keeps each parse slice short so control requests stay prompt. */
 const SLICE_CHARS = 256 * 1024;
-/** A backlog beyond this many characters is a flood: drop the oldest part, keeping the newest. */
-const FLOOD_HIGH_CHARS = 2 * 1024 * 1024;
-/** What remains after a flood drop: enough for a full screen plus a scrollback's worth of typical lines. */
-const FLOOD_KEEP_CHARS = 512 * 1024;
-/** While flooding, idle this many times as long as each slice took: the mirror uses ≤ 1/(1+n) of a core. */
-const FLOOD_IDLE_FACTOR = 3;
+/**
+ * In a flood — a full slice queued at once, or output after a drop (see mirror.ts) — idle this many times
+ * as long as each slice took, so a flood costs the mirror ≤ 1/(1+n) of a core instead of competing with
+ * the PTY, the capture and the clients. Only the final screen matters; the main thread drops what piles up.
+ */
+const FLOOD_IDLE_FACTOR = 4;
 
-type Control = Exclude<ToWorker, { op: 'open' } | { op: 'write' } | { op: 'close' }>;
-type Item = { kind: 'data'; data: string; seq: number } | { kind: 'control'; msg: Control };
+type Control = Exclude<ToWorker, { op: 'open' } | { op: 'write' } | { op: 'close' } | { op: 'render' }>;
+type Item = { kind: 'data'; data: string; seq: number; skipped: boolean } | { kind: 'control'; msg: Control };
 
 class Screen {
   private readonly term: Terminal;
   private readonly serializer = new SerializeAddon();
   private readonly items: Item[] = [];
-  private queuedChars = 0;
   private parsedSeq = 0;
   private running = false;
-  private flooding = false;
-  private resumeAtLine = false;
   private readonly markers = new Map<number, IMarker>();
   private nextMarker = 1;
   private closed = false;
 
-  constructor(cols: number, rows: number, scrollback: number) {
+  constructor(
+    private readonly id: number,
+    cols: number,
+    rows: number,
+    scrollback: number,
+  ) {
     this.term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
     this.term.loadAddon(this.serializer);
   }
 
   push(item: Item): void {
     this.items.push(item);
-    if (item.kind === 'data') {
-      this.queuedChars += item.data.length;
-      if (this.queuedChars > FLOOD_HIGH_CHARS) this.dropBacklog();
-    }
     if (!this.running) this.pump();
   }
 
@@ -58,36 +56,11 @@ class Screen {
     this.term.dispose();
   }
 
-  /** Drops the oldest queued output (never control requests) down to FLOOD_KEEP_CHARS. */
-  private dropBacklog(): void {
-    const kept: Item[] = [];
-    let excess = this.queuedChars - FLOOD_KEEP_CHARS;
-    for (const item of this.items) {
-      if (item.kind === 'data' && excess > 0) {
-        if (item.data.length <= excess) {
-          excess -= item.data.length;
-          this.queuedChars -= item.data.length;
-          this.parsedSeq = Math.max(this.parsedSeq, item.seq);
-          continue;
-        }
-        kept.push({ kind: 'data', data: item.data.slice(excess), seq: item.seq });
-        this.queuedChars -= excess;
-        excess = 0;
-        continue;
-      }
-      kept.push(item);
-    }
-    this.items.splice(0, this.items.length, ...kept);
-    this.flooding = true;
-    this.resumeAtLine = true;
-  }
-
   private pump(): void {
     if (this.closed) return;
     const head = this.items[0];
     if (!head) {
       this.running = false;
-      this.flooding = false;
       return;
     }
     this.running = true;
@@ -100,29 +73,24 @@ class Screen {
     const parts: string[] = [];
     let size = 0;
     let seq = this.parsedSeq;
+    let flooding = false;
     for (let item = this.items[0]; item?.kind === 'data' && size < SLICE_CHARS; item = this.items[0]) {
       this.items.shift();
-      parts.push(item.data);
+      // After a drop, start at a line boundary rather than in the middle of an escape sequence.
+      const nl = item.skipped ? item.data.indexOf('\n') : -1;
+      parts.push(nl >= 0 && nl < 4096 ? item.data.slice(nl + 1) : item.data);
       size += item.data.length;
       seq = item.seq;
+      flooding ||= item.skipped;
     }
-    this.queuedChars -= size;
-    let data = parts.join('');
-    if (this.resumeAtLine) {
-      // After a drop, start at a line boundary rather than in the middle of an escape sequence.
-      this.resumeAtLine = false;
-      const nl = data.indexOf('\n');
-      if (nl >= 0 && nl < 4096) data = data.slice(nl + 1);
-    }
+    flooding ||= size >= SLICE_CHARS;
     const started = Date.now();
-    this.term.write(data, () => {
+    this.term.write(parts.join(''), () => {
       this.parsedSeq = seq;
+      parentPort?.postMessage({ op: 'ack', id: this.id, seq } satisfies FromWorker);
       const urgent = this.items.some((i) => i.kind === 'control');
-      if (this.flooding && !urgent) {
-        setTimeout(() => this.pump(), (Date.now() - started) * FLOOD_IDLE_FACTOR);
-      } else {
-        this.pump();
-      }
+      if (flooding && !urgent) setTimeout(() => this.pump(), (Date.now() - started) * FLOOD_IDLE_FACTOR);
+      else this.pump();
     });
   }
 
@@ -223,7 +191,7 @@ async function renderCast(file: string, maxLines: number): Promise<RenderedCast>
 
 const screens = new Map<number, Screen>();
 
-function reply(message: FromWorker): void {
+function reply(message: Reply): void {
   parentPort?.postMessage(message);
 }
 
@@ -237,14 +205,14 @@ parentPort?.on('message', (msg: ToWorker) => {
       return;
     case 'open':
       screens.get(msg.id)?.close();
-      screens.set(msg.id, new Screen(msg.cols, msg.rows, msg.scrollback));
+      screens.set(msg.id, new Screen(msg.id, msg.cols, msg.rows, msg.scrollback));
       return;
     case 'close':
       screens.get(msg.id)?.close();
       screens.delete(msg.id);
       return;
     case 'write':
-      screens.get(msg.id)?.push({ kind: 'data', data: msg.data, seq: msg.seq });
+      screens.get(msg.id)?.push({ kind: 'data', data: msg.data, seq: msg.seq, skipped: msg.skipped ?? false });
       return;
     default: {
       const screen = screens.get(msg.id);
