@@ -24,7 +24,7 @@ import {
   hubPaths,
   type CiInfo,
 } from '../server/protocol';
-import { HubClient, HubRequestError, connectSocket, hubSocket, startHub } from '../client/hubClient';
+import { HUB_NODE_FLAGS, HubClient, HubRequestError, connectSocket, hubSocket, startHub } from '../client/hubClient';
 import { processEnv } from '../server/env';
 import { attach, DETACH_KEY_NAME } from './attach';
 import { defaultWrapName, wrap } from './wrap';
@@ -154,7 +154,7 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       if (values.foreground) {
-        const child = spawnChild(process.execPath, [serverScript()], { stdio: 'inherit' });
+        const child = spawnChild(process.execPath, [...HUB_NODE_FLAGS, serverScript()], { stdio: 'inherit' });
         for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
         return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
       }

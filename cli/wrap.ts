@@ -60,7 +60,8 @@ export async function wrap(options: WrapOptions): Promise<number> {
   const pty = Pty.spawn(
     { file: options.command[0], args: options.command.slice(1), cwd, env: ciEnv, ...size },
     (data) => {
-      process.stdout.write(data);
+      // The buffer is lent by the reader (see Pty.spawn): stdout may write it later.
+      process.stdout.write(Buffer.from(data));
       const text = decoder.write(data);
       if (text) toHub(text);
     },

@@ -210,12 +210,9 @@ export class ProcessCi {
     this.endAttachments(`${this.name} ${how}`);
   }
 
-  private endAttachments(reason: string): void {
-    const info = this.info();
-    for (const { client, attachId } of this.terminal.allAttachments()) {
-      this.terminal.detach(client, attachId);
-      client.sendAttachEnded(attachId, reason, info);
-    }
+  /** Ends every attachment; `finalScreen`: clients that fell behind first get the last screen. */
+  private endAttachments(reason: string, finalScreen = true): void {
+    void this.terminal.endAll(reason, this.info(), finalScreen);
   }
 
   private clearBackoff(): void {
@@ -282,7 +279,7 @@ export class ProcessCi {
     this.hubStopping = true;
     this.clearBackoff();
     await this.terminate();
-    this.endAttachments('the hub is stopping');
+    this.endAttachments('the hub is stopping', false);
     await this.terminal.close();
   }
 
@@ -291,7 +288,7 @@ export class ProcessCi {
     this.record.desired = 'stopped';
     await this.terminate();
     this.removed = true;
-    this.endAttachments(`${this.name} was removed`);
+    this.endAttachments(`${this.name} was removed`, false);
     await this.terminal.close();
   }
 

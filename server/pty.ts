@@ -51,6 +51,12 @@ function loadNative(): { pty: NativeUnixPty; helperPath: string } {
   return native;
 }
 
+/**
+ * The reader only moves bytes: a small young generation keeps its heap from settling at V8's default
+ * (~48 MiB) after a flood.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
 /** The one reader thread of this process, started with the first PTY. */
 class Readers {
   private static instance: Readers | undefined;
@@ -59,12 +65,14 @@ class Readers {
   private nextId = 1;
 
   private constructor() {
-    this.worker = new Worker(path.join(__dirname, 'ptyReader.js'));
+    this.worker = new Worker(path.join(__dirname, 'ptyReader.js'), { resourceLimits: WORKER_LIMITS });
     this.worker.on('message', (msg: FromReader) => {
       const pty = this.ptys.get(msg.id);
-      if (!pty) return;
-      if (msg.op === 'data') pty.received(Buffer.from(msg.data));
-      else {
+      if (msg.op === 'data') {
+        pty?.received(Buffer.from(msg.data, 0, msg.length));
+        // onData is done with it (see Pty.spawn): back to the reader's pool.
+        this.worker.postMessage({ op: 'free', data: msg.data } satisfies ToReader, [msg.data]);
+      } else if (pty) {
         this.ptys.delete(msg.id);
         if (this.ptys.size === 0) this.worker.unref();
         pty.ended();
@@ -156,7 +164,10 @@ export class Pty {
     readers.post({ op: 'open', id: this.readerId, fd: this.fd, slave: this.slaveFd, sentinel });
   }
 
-  /** Forks `options.file` in a new PTY. Throws if the fork itself fails. */
+  /**
+   * Forks `options.file` in a new PTY. Throws if the fork itself fails. `onData`'s buffer is lent: it is
+   * reused once the callback returns, so copy what must outlive the call.
+   */
   static spawn(options: PtyOptions, onData: (data: Buffer) => void, onExit: (exit: PtyExit) => void): Pty {
     return new Pty(options, onData, onExit);
   }

@@ -21,7 +21,16 @@ import { parentPort } from 'node:worker_threads';
 /** Output counts as streaming if the previous post was this recent. */
 export const STREAMING_WINDOW_MS = 2;
 /** Most output collected into one post while streaming. */
-export const MAX_BATCH_BYTES = 256 * 1024;
+export const MAX_BATCH_BYTES = 128 * 1024;
+/**
+ * Batches travel in buffers of this size that the main thread hands back after use (`free`), so memory
+ * stays at a pool's worth instead of waiting for the main thread's GC to release transferred buffers
+ * (100 MiB through a reader left ~80 MiB of them behind here). Room for one more read past the batch
+ * limit.
+ */
+export const BATCH_BUFFER_BYTES = MAX_BATCH_BYTES + 64 * 1024;
+/** Spare batch buffers kept. */
+const POOL_SIZE = 16;
 /** How long to wait for the drain sentinel after the child exited (see server/pty.ts). */
 export const DRAIN_TIMEOUT_MS = 2000;
 
@@ -31,13 +40,16 @@ export const DRAIN_TIMEOUT_MS = 2000;
  */
 export type ToReader =
   | { op: 'open'; id: number; fd: number; slave: number; sentinel: Uint8Array }
+  /** A batch buffer the main thread is done with, back for reuse. */
+  | { op: 'free'; data: ArrayBuffer }
   /** The child exited: drain up to the sentinel, then end. */
   | { op: 'drain'; id: number }
   /** Stop reading now (the hub is letting go of the terminal). */
   | { op: 'close'; id: number };
 
 export type FromReader =
-  | { op: 'data'; id: number; data: ArrayBuffer }
+  /** `length` bytes of output at the start of `data` (a pooled buffer: send it back with `free`). */
+  | { op: 'data'; id: number; data: ArrayBuffer; length: number }
   /** No more data: drained, closed, or the terminal went away. The master fd is closed. */
   | { op: 'end'; id: number };
 
@@ -89,6 +101,7 @@ class Reader {
   }
 
   private queue(chunk: Buffer): void {
+    if (this.pendingBytes + chunk.length > BATCH_BUFFER_BYTES) this.post();
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     if (this.scheduled) return;
@@ -113,15 +126,14 @@ class Reader {
   private post(): void {
     this.scheduled = false;
     if (this.pendingBytes === 0) return;
-    // A fresh buffer of exactly this size, so its memory can be transferred rather than copied again.
-    const batch = Buffer.allocUnsafeSlow(this.pendingBytes);
-    let at = 0;
-    for (const chunk of this.pending) at += chunk.copy(batch, at);
+    const data = pool.pop() ?? new ArrayBuffer(BATCH_BUFFER_BYTES);
+    const batch = Buffer.from(data);
+    let length = 0;
+    for (const chunk of this.pending) length += chunk.copy(batch, length);
     this.pending = [];
     this.pendingBytes = 0;
     this.lastPostAt = process.hrtime.bigint();
-    const data = batch.buffer;
-    send({ op: 'data', id: this.id, data }, [data]);
+    send({ op: 'data', id: this.id, data, length }, [data]);
   }
 
   drain(): void {
@@ -152,6 +164,7 @@ class Reader {
 }
 
 const readers = new Map<number, Reader>();
+const pool: ArrayBuffer[] = [];
 
 function send(message: FromReader, transfer?: ArrayBuffer[]): void {
   parentPort?.postMessage(message, transfer);
@@ -167,6 +180,9 @@ parentPort?.on('message', (msg: ToReader) => {
       return;
     case 'close':
       readers.get(msg.id)?.end();
+      return;
+    case 'free':
+      if (pool.length < POOL_SIZE && msg.data.byteLength === BATCH_BUFFER_BYTES) pool.push(msg.data);
       return;
   }
 });

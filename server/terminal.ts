@@ -20,6 +20,8 @@ import type { CiInfo } from './protocol';
 export const ATTACH_HIGH_WATERMARK_BYTES = 4 * 1024 * 1024;
 /** See {@link ATTACH_HIGH_WATERMARK_BYTES}. */
 export const ATTACH_LOW_WATERMARK_BYTES = 256 * 1024;
+/** How long a client that fell behind may take to catch up before its attachment ends without a last screen. */
+const FINAL_SYNC_WAIT_MS = 5000;
 /** Output buffered for an attachment while its replay snapshot is prepared; beyond it, resync instead. */
 const PENDING_LIMIT_BYTES = ATTACH_HIGH_WATERMARK_BYTES;
 
@@ -228,13 +230,34 @@ export class CiTerminal {
     return true;
   }
 
-  /** Attachments of `client` (to end them when it disconnects). */
-  attachmentsOf(client: AttachClient): string[] {
-    return [...this.attachments.values()].filter((a) => a.client === client).map((a) => a.attachId);
-  }
-
-  allAttachments(): { client: AttachClient; attachId: string }[] {
-    return [...this.attachments.values()].map((a) => ({ client: a.client, attachId: a.attachId }));
+  /**
+   * Ends every attachment. With `finalScreen`, a client that had fallen behind first gets the last
+   * screen (once it has caught up, or after {@link FINAL_SYNC_WAIT_MS}) rather than staying on a stale one.
+   */
+  async endAll(reason: string, ci: CiInfo, finalScreen: boolean): Promise<void> {
+    const all = [...this.attachments.values()];
+    this.attachments.clear();
+    this.sizers.length = 0;
+    await Promise.all(
+      all.map(async (a) => {
+        if (finalScreen && a.state !== 'live') {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, FINAL_SYNC_WAIT_MS);
+            a.client.whenDrained(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+          try {
+            const snapshot = await this.screen.snapshot();
+            a.client.sendOutput(a.attachId, 'resync', `\x1bc${snapshot.data}`);
+          } catch {
+            // The screen is gone (the CI was removed meanwhile): end without it.
+          }
+        }
+        a.client.sendAttachEnded(a.attachId, reason, ci);
+      }),
+    );
   }
 
   /** Keys typed by an attached client. Read-only attachments are ignored. */

@@ -115,7 +115,8 @@ export class ScreenMirrors {
   }
 
   private start(): Worker {
-    const worker = new Worker(this.workerPath);
+    // A small young generation: the default lets a flood leave ~48 MiB of heap committed.
+    const worker = new Worker(this.workerPath, { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     worker.on('message', (message: FromWorker) => {
       if (message.op === 'ack') {
         this.feeds.get(message.id)?.acked(message.seq);

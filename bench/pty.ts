@@ -1,0 +1,213 @@
+/**
+ * PTY benchmarks (issue 2): throughput with capture and an attached client, keystroke echo through
+ * `attach`, and hub memory — each against raw node-pty measured in the same run.
+ */
+import { randomUUID } from 'node:crypto';
+import * as pty from 'node-pty';
+import { Attach, Event, Input, Output, Remove, Spawn, Watch } from '../server/protocol';
+import type { HubClient } from '../client/hubClient';
+import { MB, benchHub, bigFile, percentile, report, rssOf, sleep } from './common';
+
+const FLOOD_BYTES = 100 * MB;
+const ECHO_SAMPLES = 600;
+
+/** Raw baseline: node-pty in a bare script reading `cat FILE`. */
+function rawThroughput(file: string): Promise<{ bytes: number; seconds: number }> {
+  return new Promise((resolve) => {
+    const started = process.hrtime.bigint();
+    const p = pty.spawn('cat', [file], { cols: 120, rows: 40, encoding: null });
+    let bytes = 0;
+    p.onData((d) => (bytes += d.length));
+    p.onExit(() => resolve({ bytes, seconds: Number(process.hrtime.bigint() - started) / 1e9 }));
+  });
+}
+
+interface HubRun {
+  /** Seconds from "go" until the CI exited (its output all read and captured). */
+  agentSeconds: number;
+  /** Seconds until the attached client had the last bytes on its screen. */
+  clientSeconds: number;
+  bytesCaptured: number;
+  liveChars: number;
+  resyncs: number;
+}
+
+async function hubThroughput(client: HubClient, file: string, n: number): Promise<HubRun> {
+  const name = `flood${n}`;
+  const attachId = randomUUID();
+  let liveChars = 0;
+  let resyncs = 0;
+  let tail = '';
+  let clientDone: (() => void) | undefined;
+  const clientSaw = new Promise<void>((resolve) => (clientDone = resolve));
+  client.on(Output, (o) => {
+    if (o.attachId !== attachId) return;
+    if (o.kind === 'live') liveChars += o.data.length;
+    if (o.kind === 'resync') resyncs++;
+    // A resync is the whole screen: the marker is somewhere in it.
+    tail = o.kind === 'resync' ? o.data : (tail + o.data.slice(-64)).slice(-64);
+    if (tail.includes('END-OF-FLOOD')) clientDone?.();
+  });
+  let exited: ((bytes: number) => void) | undefined;
+  const agentExited = new Promise<number>((resolve) => (exited = resolve));
+  client.on(Event, (e) => {
+    if (e.type === 'ci' && e.ci.name === name && e.ci.state === 'exited') exited?.(e.ci.bytesCaptured);
+  });
+  await client.call(Spawn, { kind: 'process', name, command: ['sh', '-c', `read go; cat ${file}; printf END-OF-FLOOD`], cols: 120, rows: 40 });
+  await client.call(Attach, { name, attachId, cols: 120, rows: 40 });
+  await sleep(200);
+  const started = process.hrtime.bigint();
+  await client.notify(Input, { attachId, data: 'go\r' });
+  const bytesCaptured = await agentExited;
+  const agentSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await clientSaw;
+  const clientSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  await client.call(Remove, { name });
+  return { agentSeconds, clientSeconds, bytesCaptured, liveChars, resyncs };
+}
+
+async function rawEcho(): Promise<number[]> {
+  const p = pty.spawn('cat', [], { cols: 80, rows: 24 });
+  let answer: (() => void) | undefined;
+  p.onData(() => answer?.());
+  await sleep(200);
+  const lat: number[] = [];
+  for (let i = 0; i < ECHO_SAMPLES; i++) {
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      answer = resolve;
+      p.write('x');
+    });
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    answer = undefined;
+    await sleep(1);
+  }
+  p.kill();
+  return lat;
+}
+
+async function hubEcho(client: HubClient): Promise<number[]> {
+  await client.call(Spawn, { kind: 'process', name: 'echo', command: ['cat'] });
+  const attachId = randomUUID();
+  let answer: (() => void) | undefined;
+  client.on(Output, (o) => {
+    if (o.attachId === attachId && o.kind === 'live') answer?.();
+  });
+  await client.call(Attach, { name: 'echo', attachId, cols: 80, rows: 24 });
+  await sleep(300);
+  const lat: number[] = [];
+  for (let i = 0; i < ECHO_SAMPLES; i++) {
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      answer = resolve;
+      void client.notify(Input, { attachId, data: 'x' });
+    });
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    answer = undefined;
+    await sleep(1);
+  }
+  await client.call(Remove, { name: 'echo' });
+  return lat;
+}
+
+export async function ptyBenchmarks(): Promise<void> {
+  const file = bigFile(FLOOD_BYTES);
+
+  // Throughput: alternate raw and hub runs so both see the same machine state.
+  const hub = await benchHub();
+  try {
+    await hub.client.call(Watch, {});
+    const raws: number[] = [];
+    const runs: HubRun[] = [];
+    for (let i = 0; i < 3; i++) {
+      const raw = await rawThroughput(file);
+      raws.push(raw.bytes / raw.seconds);
+      runs.push(await hubThroughput(hub.client, file, i));
+    }
+    const rawRate = percentile(raws, 0.5);
+    const agentRate = percentile(runs.map((r) => r.bytesCaptured / r.agentSeconds), 0.5);
+    const clientRate = percentile(runs.map((r) => r.bytesCaptured / r.clientSeconds), 0.5);
+    const live = runs.map((r) => r.liveChars / r.bytesCaptured);
+    report({
+      section: 'pty',
+      metric: 'throughput, 100 MiB, capture on, 1 client',
+      raw: `${(rawRate / 1e6).toFixed(1)} MB/s`,
+      hub: `${(agentRate / 1e6).toFixed(1)} MB/s`,
+      ratio: (agentRate / rawRate).toFixed(2),
+      target: '≥ 0.85',
+      ok: agentRate / rawRate >= 0.85,
+    });
+    report({
+      section: 'pty',
+      metric: '  … until the client shows the last byte',
+      hub: `${(clientRate / 1e6).toFixed(1)} MB/s`,
+      ratio: (clientRate / rawRate).toFixed(2),
+    });
+    report({
+      section: 'pty',
+      metric: '  … share the client got live (rest: resync)',
+      hub: live.map((x) => `${(x * 100).toFixed(0)}%`).join(' '),
+      ratio: `${runs.reduce((n, r) => n + r.resyncs, 0)} resyncs`,
+    });
+
+    // Echo: one keystroke through client → hub → PTY running cat → hub → client.
+    const raw = await rawEcho();
+    const through = await hubEcho(hub.client);
+    const added50 = percentile(through, 0.5) - percentile(raw, 0.5);
+    const added99 = percentile(through, 0.99) - percentile(raw, 0.99);
+    report({
+      section: 'pty',
+      metric: `keystroke echo p50 (${ECHO_SAMPLES} keys)`,
+      raw: `${percentile(raw, 0.5).toFixed(3)} ms`,
+      hub: `${percentile(through, 0.5).toFixed(3)} ms`,
+      ratio: `+${added50.toFixed(3)} ms`,
+      target: 'added ≤ 0.3 ms',
+      ok: added50 <= 0.3,
+    });
+    report({
+      section: 'pty',
+      metric: 'keystroke echo p99',
+      raw: `${percentile(raw, 0.99).toFixed(3)} ms`,
+      hub: `${percentile(through, 0.99).toFixed(3)} ms`,
+      ratio: `+${added99.toFixed(3)} ms`,
+      target: 'added ≤ 1 ms',
+      ok: added99 <= 1,
+    });
+  } finally {
+    await hub.stop();
+  }
+
+  // Memory: 50 idle CIs, then 100 MiB through one CI.
+  const mem = await benchHub();
+  try {
+    const idle = rssOf(mem.pid);
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => mem.client.call(Spawn, { kind: 'process', name: `idle${i}`, command: ['sleep', '3600'] })),
+    );
+    await sleep(2000);
+    const fifty = rssOf(mem.pid);
+    report({
+      section: 'pty',
+      metric: 'hub RSS: empty → 50 idle process CIs',
+      raw: `${(idle / MB).toFixed(0)} MB`,
+      hub: `${(fifty / MB).toFixed(0)} MB`,
+      target: '≤ 150 MB',
+      ok: fifty <= 150 * MB,
+    });
+    await mem.client.call(Watch, {});
+    await hubThroughput(mem.client, file, 99);
+    await sleep(3000);
+    const after = rssOf(mem.pid);
+    report({
+      section: 'pty',
+      metric: 'hub RSS growth after 100 MiB through one CI',
+      raw: `${(fifty / MB).toFixed(0)} MB`,
+      hub: `${(after / MB).toFixed(0)} MB`,
+      ratio: `+${((after - fifty) / MB).toFixed(1)} MB`,
+      target: 'growth ≤ 20 MB',
+      ok: after - fifty <= 20 * MB,
+    });
+  } finally {
+    await mem.stop();
+  }
+}
