@@ -61,18 +61,18 @@ test('attach replays the current screen, then streams live; input reaches the ag
       name: 'agent',
       command: ['sh', '-c', 'for i in 1 2 3; do echo "line $i"; done; while read x; do echo "got:$x"; done'],
     });
-    await waitFor(async () => castOutput(sessionsOf(home, 'agent')[0] ?? '/dev/null').includes('line 3'), 5000, 'output');
+    await waitFor(async () => castOutput(sessionsOf(home, 'agent')[0] ?? '/dev/null').includes('line 3'), 15_000, 'output');
     const attachId = randomUUID();
     const seen = watch(client, attachId);
     const ci = await client.call(Attach, { name: 'agent', attachId, cols: 80, rows: 24 });
     assert.equal(ci.attached, 1);
-    await waitFor(() => seen.replay.includes('line 3'), 5000, 'replay');
+    await waitFor(() => seen.replay.includes('line 3'), 15_000, 'replay');
     assert.match(seen.replay, /line 1[\s\S]*line 2[\s\S]*line 3/);
     assert.equal(seen.kinds[0], 'replay');
     await client.notify(Input, { attachId, data: 'hello\r' });
-    await waitFor(() => seen.live.includes('got:hello'), 5000, 'live echo');
+    await waitFor(() => seen.live.includes('got:hello'), 15_000, 'live echo');
     await client.notify(Detach, { attachId });
-    await waitFor(async () => (await info(client, 'agent')).attached === 0, 5000, 'detach');
+    await waitFor(async () => (await info(client, 'agent')).attached === 0, 15_000, 'detach');
     assert.equal((await info(client, 'agent')).state, 'running');
   } finally {
     client.close();
@@ -96,17 +96,17 @@ test('several clients at once: input from any goes in, all see output; size foll
     const sized = await info(a, 'shared');
     assert.deepEqual([sized.cols, sized.rows, sized.attached], [90, 20, 2]);
     await b.notify(Input, { attachId: idB, data: 'from-b\r' });
-    await waitFor(() => seenA.live.includes('got:from-b') && seenB.live.includes('got:from-b'), 5000, 'both see b');
-    await waitFor(() => seenA.live.includes('20 90'), 5000, 'the agent sees 90x20');
+    await waitFor(() => seenA.live.includes('got:from-b') && seenB.live.includes('got:from-b'), 15_000, 'both see b');
+    await waitFor(() => seenA.live.includes('20 90'), 15_000, 'the agent sees 90x20');
     await a.notify(Input, { attachId: idA, data: 'from-a\r' });
-    await waitFor(() => seenA.live.includes('got:from-a') && seenB.live.includes('got:from-a'), 5000, 'both see a');
+    await waitFor(() => seenA.live.includes('got:from-a') && seenB.live.includes('got:from-a'), 15_000, 'both see a');
     // A resize from the older attachment does not take the size back…
     await a.notify(AttachResize, { attachId: idA, cols: 110, rows: 33 });
     await b.notify(AttachResize, { attachId: idB, cols: 95, rows: 21 });
-    await waitFor(async () => (await info(a, 'shared')).cols === 95, 5000, 'b resizes');
+    await waitFor(async () => (await info(a, 'shared')).cols === 95, 15_000, 'b resizes');
     // …until the most recent one leaves.
     await b.notify(Detach, { attachId: idB });
-    await waitFor(async () => (await info(a, 'shared')).cols === 110, 5000, 'size back to a');
+    await waitFor(async () => (await info(a, 'shared')).cols === 110, 15_000, 'size back to a');
   } finally {
     a.close();
     b.close();
@@ -134,7 +134,7 @@ test('a client that stops reading never stalls the agent, the capture or other c
     const seenSlow = watch(slow, idSlow);
     await slow.call(Attach, { name: 'flood', attachId: idSlow, cols: 80, rows: 24, readOnly: true });
     await other.call(Attach, { name: 'flood', attachId: idOther, cols: 80, rows: 24 });
-    await waitFor(() => seenSlow.kinds.includes('replay'), 5000, 'the slow client to be attached');
+    await waitFor(() => seenSlow.kinds.includes('replay'), 15_000, 'the slow client to be attached');
     rawSlow.pause();
     await other.notify(Input, { attachId: idOther, data: 'go\r' });
     // The agent runs to the end although one client reads nothing: its capture holds every byte.
@@ -186,26 +186,26 @@ test('cihub wrap: runs here, transparently; listed, captured and attachable else
     await waitFor(() => screen.includes('wrapped-out wrapped'), 15_000, 'wrapped output on the local terminal');
     const client = await waitFor(() => connect(home).catch(() => undefined), 10_000, 'the hub wrap started');
     try {
-      const ci = await waitFor(async () => (await client.call(List, {})).cis.find((c) => c.name === 'wrapped'), 5000, 'listed');
+      const ci = await waitFor(async () => (await client.call(List, {})).cis.find((c) => c.name === 'wrapped'), 15_000, 'listed');
       assert.equal(ci.host, 'client');
       assert.equal(ci.state, 'running');
       assert.equal(ci.cwd, home.dir);
       // Typed locally: goes through unchanged.
       term.write('local\r');
-      await waitFor(() => screen.includes('got:local'), 5000, 'local input');
+      await waitFor(() => screen.includes('got:local'), 15_000, 'local input');
       // Typed by a client attached elsewhere: reaches the wrapped command too.
       const attachId = randomUUID();
       const seen = watch(client, attachId);
       await client.call(Attach, { name: 'wrapped', attachId, cols: 80, rows: 24 });
-      await waitFor(() => seen.replay.includes('got:local'), 5000, 'replay of the wrapped screen');
+      await waitFor(() => seen.replay.includes('got:local'), 15_000, 'replay of the wrapped screen');
       await client.notify(Input, { attachId, data: 'remote\r' });
-      await waitFor(() => screen.includes('and:remote'), 5000, 'remote input on the local terminal');
-      await waitFor(() => exit !== undefined, 5000, 'wrap to exit');
+      await waitFor(() => screen.includes('and:remote'), 15_000, 'remote input on the local terminal');
+      await waitFor(() => exit !== undefined, 15_000, 'wrap to exit');
       assert.deepEqual(exit, { exitCode: 5 });
       const done = await waitFor(async () => {
         const c = (await client.call(List, {})).cis.find((x) => x.name === 'wrapped');
         return c?.state === 'exited' ? c : undefined;
-      }, 5000, 'exited in the hub');
+      }, 15_000, 'exited in the hub');
       assert.equal(done.exitCode, 5);
       const cast = castOutput(sessionsOf(home, 'wrapped')[0]);
       assert.match(cast, /wrapped-out wrapped[\s\S]*got:local[\s\S]*and:remote/);
@@ -225,7 +225,7 @@ test('attach via the CLI: replay, typing, and the detach key', async () => {
   const client = await startHub(home);
   try {
     await client.call(Spawn, { kind: 'process', name: 'repl', command: ['sh', '-c', 'echo ready-prompt; while read x; do echo "echo:$x"; done'] });
-    await waitFor(() => castOutput(sessionsOf(home, 'repl')[0] ?? '/dev/null').includes('ready-prompt'), 5000, 'ready');
+    await waitFor(() => castOutput(sessionsOf(home, 'repl')[0] ?? '/dev/null').includes('ready-prompt'), 15_000, 'ready');
     let screen = '';
     let exit: PtyExit | undefined;
     const term = Pty.spawn(
@@ -235,9 +235,9 @@ test('attach via the CLI: replay, typing, and the detach key', async () => {
     );
     await waitFor(() => screen.includes('ready-prompt'), 10_000, 'replayed screen');
     term.write('typed\r');
-    await waitFor(() => screen.includes('echo:typed'), 5000, 'typed line echoed by the agent');
+    await waitFor(() => screen.includes('echo:typed'), 15_000, 'typed line echoed by the agent');
     term.write('\x1d');
-    await waitFor(() => exit !== undefined, 5000, 'detach');
+    await waitFor(() => exit !== undefined, 15_000, 'detach');
     assert.deepEqual(exit, { exitCode: 0 });
     assert.match(screen, /detached from repl \(it keeps running\)/);
     const ci = await info(client, 'repl');

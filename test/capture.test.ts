@@ -55,7 +55,7 @@ test('the real asciinema reads a capture: `asciinema cat` and `asciinema play` s
   const client = await startHub(home);
   try {
     await ok(['spawn', 'colors', '--', 'sh', '-c', 'printf "\\033[31mred\\033[0m plain\\n"; printf "ünïcödé ✓ 漢字\\n"; seq 1 5'], home.env);
-    await waitFor(async () => (await client.call(List, {})).cis[0]?.state === 'exited', 5000, 'exit');
+    await waitFor(async () => (await client.call(List, {})).cis[0]?.state === 'exited', 15_000, 'exit');
     const [file] = sessionsOf(home, 'colors');
     const expected = '\x1b[31mred\x1b[0m plain\r\nünïcödé ✓ 漢字\r\n1\r\n2\r\n3\r\n4\r\n5\r\n';
     assert.equal(castOutput(file), expected);
@@ -83,14 +83,14 @@ test('input, timing and resizes are captured; export gives the cast, JSONL and M
     });
     await client.call(Attach, { name: 'echoer', attachId, cols: 100, rows: 30 });
     await client.notify(Input, { attachId, data: 'one\r' });
-    await waitFor(() => seen.includes('first:one'), 5000, 'first answer');
+    await waitFor(() => seen.includes('first:one'), 15_000, 'first answer');
     await client.notify(AttachResize, { attachId, cols: 91, rows: 27 });
-    await waitFor(async () => (await client.call(List, {})).cis[0].cols === 91, 5000, 'resize');
+    await waitFor(async () => (await client.call(List, {})).cis[0].cols === 91, 15_000, 'resize');
     await client.notify(Input, { attachId, data: 'two\r' });
-    await waitFor(() => seen.includes('second:two'), 5000, 'second answer');
+    await waitFor(() => seen.includes('second:two'), 15_000, 'second answer');
     await client.notify(Detach, { attachId });
     const [file] = sessionsOf(home, 'echoer');
-    await waitFor(() => castOutput(file).includes('second:two'), 5000, 'capture flushed');
+    await waitFor(() => castOutput(file).includes('second:two'), 15_000, 'capture flushed');
     const { header, events } = readCast(file);
     assert.equal(header.version, 2);
     assert.equal(header.width, 120);

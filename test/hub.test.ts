@@ -108,7 +108,7 @@ test('spawn, list, status, kill, restart, rm through the CLI', async () => {
   await withHub(async (home, client) => {
     const out = await ok(['spawn', 'reviewer', '--cwd', FIXTURES, '--', 'sh', '-c', 'echo hi from $CIHUB_CI; sleep 60'], home.env);
     assert.match(out, /^spawned reviewer \(pid \d+\)/);
-    await waitFor(async () => (await ci(client, 'reviewer')).bytesCaptured > 0, 5000, 'output');
+    await waitFor(async () => (await ci(client, 'reviewer')).bytesCaptured > 0, 15_000, 'output');
 
     const list = await ok(['list'], home.env);
     assert.match(list, /^NAME\s+KIND\s+STATE\s+PID\s+PROJECT\s+UPTIME\s+CAPTURED/);
@@ -137,7 +137,7 @@ test('spawn, list, status, kill, restart, rm through the CLI', async () => {
 
     assert.match(await ok(['restart', 'reviewer'], home.env), /^restarted reviewer \(pid \d+\)/);
     assert.equal((await ci(client, 'reviewer')).state, 'running');
-    await waitFor(() => sessionsOf(home, 'reviewer').length === 2, 5000, 'a second capture session');
+    await waitFor(() => sessionsOf(home, 'reviewer').length === 2, 15_000, 'a second capture session');
 
     assert.match(await ok(['rm', 'reviewer'], home.env), /^removed reviewer/);
     assert.deepEqual((await client.call(List, {})).cis, []);
@@ -227,7 +227,7 @@ test('malformed JSON-RPC gets a parse error; the hub keeps serving', async () =>
 test('a CI gets CIHUB_CI, CIHUB_SOCKET and a working `cihub` on PATH', async () => {
   await withHub(async (home, client) => {
     await ok(['spawn', 'inner', '--', 'sh', '-c', 'echo "ci=$CIHUB_CI sock=$CIHUB_SOCKET"; cihub list; sleep 30'], home.env);
-    const session = await waitFor(() => sessionsOf(home, 'inner')[0], 5000, 'session');
+    const session = await waitFor(() => sessionsOf(home, 'inner')[0], 15_000, 'session');
     const text = await waitFor(() => {
       const t = castOutput(session);
       return t.includes('CAPTURED') ? t : undefined;
@@ -246,10 +246,10 @@ test('cihub stop: SIGHUP, SIGTERM, then SIGKILL; no process, socket or zombie le
     await ok(['spawn', 'forker', '--', path.join(FIXTURES, 'forker.sh')], home.env);
     await ok(['spawn', 'plain', '--', 'sleep', '300'], home.env);
     await ok(['spawn', 'brief', '--', 'true'], home.env);
-    await waitFor(async () => (await ci(client, 'brief')).state === 'exited', 5000, 'brief to exit');
-    const stubborn = await waitFor(async () => (await ci(client, 'stubborn')).pid, 5000, 'pid');
-    const forker = await waitFor(async () => (await ci(client, 'forker')).pid, 5000, 'pid');
-    await waitFor(() => sessionMembers(forker).length >= 3, 5000, 'forker children');
+    await waitFor(async () => (await ci(client, 'brief')).state === 'exited', 15_000, 'brief to exit');
+    const stubborn = await waitFor(async () => (await ci(client, 'stubborn')).pid, 15_000, 'pid');
+    const forker = await waitFor(async () => (await ci(client, 'forker')).pid, 15_000, 'pid');
+    await waitFor(() => sessionMembers(forker).length >= 3, 15_000, 'forker children');
     const hub = hubPid(home.paths.lock);
     assert.ok(hub);
     // CIs that exited were reaped: the hub has no zombie children.
@@ -292,7 +292,7 @@ test('restart policies: on-failure restarts with growing backoff, never does not
     const once = await waitFor(async () => {
       const c = await ci(client, 'once');
       return c.state === 'exited' ? c : undefined;
-    }, 5000, 'exit');
+    }, 15_000, 'exit');
     assert.equal(once.exitCode, 4);
     assert.equal(once.reason, 'exited with code 4');
     assert.equal(once.restarts, 0);
@@ -310,14 +310,14 @@ test('kill -9 of the hub: the next hub restores the registry, stops survivors an
     await ok(['spawn', 'done', '--', 'true'], home.env);
     await ok(['spawn', 'parked', '--', 'sleep', '300'], home.env);
     await ok(['kill', 'parked'], home.env);
-    const oldSurvivor = await waitFor(async () => (await ci(client, 'survivor')).pid, 5000, 'pid');
-    await waitFor(async () => (await ci(client, 'done')).state === 'exited', 5000, 'done to exit');
-    await waitFor(() => castOutput(sessionsOf(home, 'survivor')[0] ?? '/dev/null').includes('ready'), 5000, 'output');
+    const oldSurvivor = await waitFor(async () => (await ci(client, 'survivor')).pid, 15_000, 'pid');
+    await waitFor(async () => (await ci(client, 'done')).state === 'exited', 15_000, 'done to exit');
+    await waitFor(() => castOutput(sessionsOf(home, 'survivor')[0] ?? '/dev/null').includes('ready'), 15_000, 'output');
     const hub = hubPid(home.paths.lock);
     assert.ok(hub);
     client.close();
     process.kill(hub, 'SIGKILL');
-    await waitFor(() => !alive(hub), 5000, 'hub to die');
+    await waitFor(() => !alive(hub), 15_000, 'hub to die');
     // stubborn.sh ignores the SIGHUP of its terminal going away: it outlives the hub.
     assert.ok(alive(oldSurvivor));
 
@@ -331,8 +331,8 @@ test('kill -9 of the hub: the next hub restores the registry, stops survivors an
       return c.state === 'running' && c.pid !== oldSurvivor ? c : undefined;
     }, 10_000, 'survivor restarted');
     assert.ok(survivor.pid);
-    await waitFor(() => !alive(oldSurvivor), 5000, 'the old process to be stopped');
-    await waitFor(async () => (await ci(client, 'shell')).state === 'running', 5000, 'shell running');
+    await waitFor(() => !alive(oldSurvivor), 15_000, 'the old process to be stopped');
+    await waitFor(async () => (await ci(client, 'shell')).state === 'running', 15_000, 'shell running');
     assert.equal((await ci(client, 'done')).state, 'exited');
     assert.equal((await ci(client, 'parked')).state, 'stopped');
     assert.equal(sessionsOf(home, 'survivor').length, 2);
