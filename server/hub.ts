@@ -86,7 +86,6 @@ export class Hub {
   private readonly mirrors: ScreenMirrors;
   private readonly cis: Cis;
   private readonly rpc: RpcServer;
-  private readonly attachments = new WeakMap<Client, Map<string, ProcessCi>>();
   private readonly cpuSamples = new Map<string, { cpuSeconds: number; at: number }>();
   private stopping: Promise<void> | undefined;
   private markStopped: () => void = () => undefined;
@@ -137,20 +136,11 @@ export class Hub {
     if (this.stopping) throw hubError(HubErrorCode.ShuttingDown, 'the hub is shutting down; start it again with `cihub hub`');
   }
 
-  private attachmentsOf(client: Client): Map<string, ProcessCi> {
-    let map = this.attachments.get(client);
-    if (!map) {
-      map = new Map();
-      this.attachments.set(client, map);
-    }
-    return map;
-  }
-
   private setup(client: Client): void {
     const log = this.log;
     client.onClose(() => {
-      for (const [attachId, ci] of this.attachmentsOf(client)) ci.terminal.detach(client, attachId);
-      this.attachments.delete(client);
+      for (const [attachId, ci] of client.attachments) ci.terminal.detach(client, attachId);
+      client.attachments.clear();
       for (const ci of this.cis.all()) if (ci.wrappedBy === client) ci.wrapEnded(undefined);
     });
 
@@ -216,25 +206,26 @@ export class Hub {
           `${name} is ${ci.state}${ci.record.reason ? ` (${ci.record.reason})` : ''}; start it with \`cihub restart ${name}\``,
         );
       }
-      const mine = this.attachmentsOf(client);
-      if (mine.has(attachId)) throw hubError(HubErrorCode.AlreadyExists, `attachment id ${attachId} is in use on this connection`);
-      mine.set(attachId, ci);
+      if (client.attachments.has(attachId)) {
+        throw hubError(HubErrorCode.AlreadyExists, `attachment id ${attachId} is in use on this connection`);
+      }
+      client.attachments.set(attachId, ci);
       ci.terminal.attach(client, attachId, cols, rows, readOnly ?? false);
       this.emit({ type: 'ci', ci: ci.info() });
       return ci.info();
     }, log);
     client.on(Detach, ({ attachId }) => {
-      const ci = this.attachmentsOf(client).get(attachId);
+      const ci = client.attachments.get(attachId);
       if (!ci) return;
-      this.attachmentsOf(client).delete(attachId);
+      client.attachments.delete(attachId);
       ci.terminal.detach(client, attachId);
       this.emit({ type: 'ci', ci: ci.info() });
     }, log);
     client.on(Input, ({ attachId, data }) => {
-      this.attachmentsOf(client).get(attachId)?.terminal.typed(client, attachId, data);
+      client.attachments.get(attachId)?.terminal.typed(client, attachId, data);
     }, log);
     client.on(AttachResize, ({ attachId, cols, rows }) => {
-      this.attachmentsOf(client).get(attachId)?.terminal.attachmentResized(client, attachId, cols, rows);
+      client.attachments.get(attachId)?.terminal.attachmentResized(client, attachId, cols, rows);
     }, log);
 
     client.handle(Wrap, (p) => {

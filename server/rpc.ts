@@ -27,7 +27,7 @@ import {
   type NotificationDef,
   type RequestDef,
 } from './protocol';
-import type { WrapPeer } from './ci';
+import type { ProcessCi, WrapPeer } from './ci';
 import type { Log } from './log';
 import { ATTACH_LOW_WATERMARK_BYTES } from './terminal';
 import { errorMessage } from './errors';
@@ -40,6 +40,8 @@ export class Client implements WrapPeer {
   watching = false;
   /** From `initialize`: who this is (e.g. "Projects Chat (window 2)", "cihub"). */
   label = 'client';
+  /** This connection's attachments: attach id → the CI it is attached to. */
+  readonly attachments = new Map<string, ProcessCi>();
   private drainWaiters: (() => void)[] = [];
   private readonly closeListeners: (() => void)[] = [];
   private closed = false;
@@ -82,6 +84,7 @@ export class Client implements WrapPeer {
   }
 
   sendAttachEnded(attachId: string, reason: string, ci: CiInfo): void {
+    this.attachments.delete(attachId);
     void this.send(AttachEnded, { attachId, reason, ci });
   }
 
