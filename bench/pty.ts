@@ -51,7 +51,7 @@ async function hubThroughput(client: HubClient, file: string, n: number): Promis
   let exited: ((bytes: number) => void) | undefined;
   const agentExited = new Promise<number>((resolve) => (exited = resolve));
   client.on(Event, (e) => {
-    if (e.type === 'ci' && e.ci.name === name && e.ci.state === 'exited') exited?.(e.ci.bytesCaptured);
+    if (e.type === 'ci' && e.ci.name === name && e.ci.state === 'exited') exited?.(e.ci.bytesCaptured ?? 0);
   });
   await client.call(Spawn, { kind: 'process', name, command: ['sh', '-c', `read go; cat ${file}; printf END-OF-FLOOD`], cols: 120, rows: 40 });
   await client.call(Attach, { name, attachId, cols: 120, rows: 40 });

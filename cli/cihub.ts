@@ -7,10 +7,24 @@ import * as fs from 'node:fs';
 import type { Socket } from 'node:net';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { z } from 'zod';
 import {
+  Ack,
+  Approve,
   CI_NAME_PATTERN,
   DeliveryPolicy,
   Export,
+  Forward,
+  GetConfig,
+  Peek,
+  Receive,
+  Refuse,
+  Send,
+  SetConfig,
+  SetPolicy,
+  Unforward,
+  type HubConfig,
+  type Message,
   ExportFormat,
   Kill,
   List,
@@ -47,6 +61,16 @@ const USAGE = `usage: cihub <command> [options]
   wrap [--name N] [--project DIR] -- <command…>
                                      run a command here, transparently, as a CI of the hub
   export <name> [--format cast|jsonl|md] [--session ID] [-o FILE]
+
+  send <to> <text…> [--from F] [--priority high] [--reply-to ID] [--type T] [--ttl SECONDS]
+                                     to: a CI or mailbox, "*" (every CI) or @project; text may be piped in
+  recv [<name>] [--wait [--timeout S]] [--max N] [--peek] [--json]
+                                     take a mailbox's messages (inside a CI, its own); exit 1 if --wait timed out
+  policy <name> inbox|inject|hold    how messages reach a process CI
+  approve|refuse <name> [<id>…] [--reason R]
+                                     release or drop messages held for a CI (all, without ids)
+  forward <name> --to <mailbox>      route a CI's messages to another mailbox (a human's); unforward <name>
+  config [<key> <value>]             hub settings: ports.enabled, ports.base, contextPrefix, inject…
 
 Environment: CIHUB_HOME puts the hub's sockets and state under one directory.`;
 
@@ -126,6 +150,17 @@ function str(value: unknown): string | undefined {
 
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** `3 waiting (oldest 2m ago), 1 held, 12 delivered` in short: `3 (2m) +1 held, 12 done`. */
+function describeQueue(ci: CiInfo): string {
+  const q = ci.queue;
+  if (!q) return '-';
+  const parts = [`${q.depth}${q.depth && q.oldest ? ` (${duration(Date.now() - q.oldest)})` : ''}`];
+  if (q.held) parts.push(`${q.held} held`);
+  parts.push(`${q.delivered} done`);
+  const policy = ci.kind === 'process' && ci.policy && ci.policy !== 'inbox' ? ` [${ci.policy}]` : '';
+  return `${parts.join(', ')}${policy}${ci.forwardedTo ? ` → ${ci.forwardedTo}` : ''}`;
 }
 
 function describeState(ci: CiInfo): string {
@@ -213,8 +248,8 @@ async function run(argv: string[]): Promise<number> {
         ci.stats ? `${ci.stats.cpuPercent === undefined ? '' : `${ci.stats.cpuPercent.toFixed(0)}% `}${ci.stats.cpuSeconds.toFixed(1)}s` : '-',
         ci.stats ? `${bytes(ci.stats.rssBytes)} (${ci.stats.processes}p)` : '-',
         ago(ci.lastOutputAt),
-        bytes(ci.bytesCaptured),
-        String(ci.attached),
+        ci.bytesCaptured === undefined ? '-' : bytes(ci.bytesCaptured),
+        String(ci.attached ?? '-'),
       ]);
       process.stdout.write(`${table(['NAME', 'STATE', 'PID', 'CPU', 'MEMORY', 'LAST OUTPUT', 'CAPTURED', 'ATTACHED'], rows)}\n`);
       return 0;
@@ -240,11 +275,12 @@ async function run(argv: string[]): Promise<number> {
         ci.kind,
         describeState(ci),
         ci.pid === undefined ? '-' : String(ci.pid),
-        tildify(ci.project),
+        ci.kind === 'external' ? tildify(ci.socket) : tildify(ci.project),
         ci.state === 'running' && ci.startedAt ? duration(now - ci.startedAt) : '-',
-        bytes(ci.bytesCaptured),
+        ci.bytesCaptured === undefined ? '-' : bytes(ci.bytesCaptured),
+        describeQueue(ci),
       ]);
-      process.stdout.write(`${table(['NAME', 'KIND', 'STATE', 'PID', 'PROJECT', 'UPTIME', 'CAPTURED'], rows)}\n`);
+      process.stdout.write(`${table(['NAME', 'KIND', 'STATE', 'PID', 'PROJECT', 'UPTIME', 'CAPTURED', 'QUEUE'], rows)}\n`);
       return 0;
     }
 
@@ -371,8 +407,181 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
 
+    case 'send': {
+      const { values, positionals } = parse(rest, {
+        from: { type: 'string' },
+        type: { type: 'string' },
+        priority: { type: 'string' },
+        'reply-to': { type: 'string' },
+        ttl: { type: 'string' },
+        json: { type: 'boolean' },
+      });
+      const [to, ...words] = positionals;
+      if (!to) throw new UsageError('send needs a recipient and a text: cihub send <to> <text…>  (to: a CI, "*" or @project)');
+      const content = words.length ? words.join(' ') : process.stdin.isTTY ? '' : fs.readFileSync(0, 'utf8');
+      if (!content) throw new UsageError(`give the text to send: cihub send ${to} "…" (or pipe it in)`);
+      const priority = values.priority ?? 'normal';
+      if (priority !== 'normal' && priority !== 'high') fail(`--priority must be normal or high (got "${priority}")`);
+      const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+      if (ttl !== undefined && !(ttl > 0)) fail(`--ttl must be a number of seconds (got "${str(values.ttl)}")`);
+      const client = await connect();
+      const result = await client.call(Send, {
+        message: {
+          to,
+          content,
+          from: str(values.from) ?? process.env.CIHUB_CI,
+          type: str(values.type) ?? (values['reply-to'] ? 'response' : undefined),
+          in_reply_to: str(values['reply-to']),
+          priority,
+          ttl,
+        },
+      });
+      if (values.json) printJson(result);
+      else process.stdout.write(`sent ${result.id} to ${result.recipients.join(', ') || 'nobody (no other CI)'}\n`);
+      return 0;
+    }
+
+    case 'recv': {
+      const { values, positionals } = parse(rest, {
+        wait: { type: 'boolean' },
+        timeout: { type: 'string' },
+        max: { type: 'string' },
+        peek: { type: 'boolean' },
+        json: { type: 'boolean' },
+      });
+      const name = positionals[0] ?? process.env.CIHUB_CI;
+      if (!name) throw new UsageError('whose messages? cihub recv <name> (inside a CI, CIHUB_CI says who)');
+      const client = await connect();
+      if (values.peek) {
+        const { messages } = await client.call(Peek, { name });
+        if (values.json) printJson(messages);
+        else for (const m of messages) process.stdout.write(`${formatMessage(m)}  (${m.state})\n`);
+        return 0;
+      }
+      const waitMs = values.wait ? (values.timeout ? Number(values.timeout) * 1000 : 3_600_000) : 0;
+      if (!(waitMs >= 0)) fail(`--timeout must be a number of seconds (got "${str(values.timeout)}")`);
+      const max = values.max ? Number(values.max) : 100;
+      const { messages } = await client.call(Receive, { name, max, waitMs });
+      if (values.json) printJson(messages);
+      else for (const m of messages) process.stdout.write(`${formatMessage(m)}\n`);
+      // Acknowledged only once printed: a recv killed before this point gets them again next time.
+      await client.call(Ack, { name, ids: messages.map((m) => m.id) });
+      return values.wait && messages.length === 0 ? 1 : 0;
+    }
+
+    case 'policy': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const name = checkName(positionals[0], 'policy');
+      const policy = DeliveryPolicy.safeParse(positionals[1]);
+      if (!policy.success) throw new UsageError(`give a policy: cihub policy ${name} inbox|inject|hold`);
+      const client = await connect();
+      const ci = await client.call(SetPolicy, { name, policy: policy.data });
+      if (values.json) printJson(ci);
+      else process.stdout.write(`${name}: messages are now ${policyWords(policy.data)}\n`);
+      return 0;
+    }
+
+    case 'forward': {
+      const { values, positionals } = parse(rest, { to: { type: 'string' } });
+      const name = checkName(positionals[0], 'forward');
+      const to = str(values.to);
+      if (!to) throw new UsageError(`forward to whom? cihub forward ${name} --to <mailbox>`);
+      checkName(to, 'forward --to');
+      const client = await connect();
+      await client.call(Forward, { name, to });
+      process.stdout.write(`messages for ${name} now go to ${to} (read them with: cihub recv ${to})\n`);
+      return 0;
+    }
+
+    case 'unforward': {
+      const { positionals } = parse(rest, {});
+      const name = checkName(positionals[0], 'unforward');
+      const client = await connect();
+      await client.call(Unforward, { name });
+      process.stdout.write(`messages for ${name} go to ${name} again\n`);
+      return 0;
+    }
+
+    case 'approve':
+    case 'refuse': {
+      const { values, positionals } = parse(rest, { reason: { type: 'string' } });
+      const name = checkName(positionals[0], verb);
+      const ids = positionals.length > 1 ? positionals.slice(1) : undefined;
+      const client = await connect();
+      if (verb === 'approve') {
+        const { approved } = await client.call(Approve, { name, ids });
+        process.stdout.write(`approved ${approved} held message(s) for ${name}\n`);
+      } else {
+        const { refused } = await client.call(Refuse, { name, ids, reason: str(values.reason) });
+        process.stdout.write(`refused ${refused} held message(s) for ${name}\n`);
+      }
+      return 0;
+    }
+
+    case 'config': {
+      const { values, positionals } = parse(rest, { json: { type: 'boolean' } });
+      const client = await connect();
+      if (positionals.length === 0) {
+        const config = await client.call(GetConfig, {});
+        process.stdout.write(values.json ? `${JSON.stringify(config, null, 2)}\n` : `${describeConfig(config)}\n`);
+        return 0;
+      }
+      const [key, value] = positionals;
+      if (value === undefined) throw new UsageError(`give a value: cihub config ${key} <value>`);
+      const config = await client.call(SetConfig, configChange(key, value));
+      process.stdout.write(`${describeConfig(config)}\n`);
+      return 0;
+    }
+
     default:
       throw new UsageError(`unknown command "${verb}"`);
+  }
+}
+
+function formatMessage(m: Message): string {
+  const when = new Date(m.timestamp).toISOString().slice(11, 19);
+  const extra = [m.type !== 'request' ? m.type : '', m.priority === 'high' ? 'high' : '', m.in_reply_to ? `re ${m.in_reply_to}` : ''].filter(Boolean);
+  return `${when} [from ${m.from}]${extra.length ? ` (${extra.join(', ')})` : ''} ${m.content}  #${m.id}`;
+}
+
+function policyWords(policy: DeliveryPolicy): string {
+  if (policy === 'inject') return 'typed into its terminal when it is quiet';
+  if (policy === 'hold') return 'held until you approve them (cihub approve)';
+  return 'kept in its inbox (cihub recv)';
+}
+
+function describeConfig(c: HubConfig): string {
+  return [
+    `ports.enabled      ${c.ports.enabled}`,
+    `ports.base         ${c.ports.base}`,
+    `contextPrefix      ${c.contextPrefix}`,
+    `injectQuietMs      ${c.injectQuietMs}`,
+    `injectHumanIdleMs  ${c.injectHumanIdleMs}`,
+  ].join('\n');
+}
+
+/** `cihub config <key> <value>` as a SetConfig change; a bad key or value is a usage error. */
+function configChange(key: string, value: string): z.input<typeof SetConfig.params> {
+  const number = () => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${key} takes a whole number (got "${value}")`);
+    return n;
+  };
+  switch (key) {
+    case 'ports.enabled':
+      if (value !== 'true' && value !== 'false') throw new UsageError('ports.enabled takes true or false');
+      return { ports: { enabled: value === 'true' } };
+    case 'ports.base':
+      return { ports: { base: number() } };
+    case 'contextPrefix':
+      if (value !== 'cross-project' && value !== 'always' && value !== 'never') throw new UsageError('contextPrefix takes cross-project, always or never');
+      return { contextPrefix: value };
+    case 'injectQuietMs':
+      return { injectQuietMs: number() };
+    case 'injectHumanIdleMs':
+      return { injectHumanIdleMs: number() };
+    default:
+      throw new UsageError(`unknown setting "${key}"; settings: ports.enabled, ports.base, contextPrefix, injectQuietMs, injectHumanIdleMs`);
   }
 }
 

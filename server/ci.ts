@@ -4,7 +4,8 @@
  * which streams it here; everything else — capture, screen, attachments, state — is the same.
  */
 import * as path from 'node:path';
-import type { CiInfo, CiState, HubPaths } from './protocol';
+import type { CiInfo, CiState, DeliveryPolicy, HubPaths } from './protocol';
+import type { BusCi } from './bus/bus';
 import type { CiRecord } from './registry';
 import type { Log } from './log';
 import type { ScreenMirrors } from './screen/mirror';
@@ -41,7 +42,8 @@ export interface WrapPeer extends AttachClient {
   sendWrapSignal(name: string, signal: 'SIGHUP' | 'SIGTERM' | 'SIGKILL'): void;
 }
 
-export class ProcessCi {
+export class ProcessCi implements BusCi {
+  readonly kind = 'process';
   state: CiState;
   pid: number | undefined;
   readonly terminal: CiTerminal;
@@ -74,6 +76,24 @@ export class ProcessCi {
 
   get name(): string {
     return this.record.name;
+  }
+
+  get project(): string | undefined {
+    return this.record.project;
+  }
+
+  get policy(): DeliveryPolicy {
+    return this.record.policy;
+  }
+
+  injectState(): { running: boolean; lastOutputAt?: number; lastTypedAt?: number; bracketedPaste: boolean } {
+    const { lastOutputAt, lastTypedAt, bracketedPaste } = this.terminal.stats;
+    return { running: this.state === 'running', lastOutputAt, lastTypedAt, bracketedPaste };
+  }
+
+  /** Types into the CI's terminal (a bus message being injected); captured as input. */
+  type(text: string): void {
+    this.terminal.input(text);
   }
 
   get running(): boolean {

@@ -2,7 +2,7 @@
  * The hub's CIs: creating, finding, stopping and removing them, keeping the registry on disk in step,
  * and restoring them when the hub starts (after a clean stop or a crash).
  */
-import type { CiInfo, HubEvent } from './protocol';
+import type { CiInfo } from './protocol';
 import { HubErrorCode } from './protocol';
 import { ProcessCi, type CiHost } from './ci';
 import { Registry, type CiRecord } from './registry';
@@ -25,17 +25,26 @@ export interface NewProcessCi {
   host: CiRecord['host'];
 }
 
+/** Who hears about CIs coming, changing and going (the hub: the bus and watching clients). */
+export interface CiListener {
+  added(ci: ProcessCi): void;
+  changed(ci: ProcessCi): void;
+  removed(name: string): void;
+}
+
 export class Cis {
   private readonly cis = new Map<string, ProcessCi>();
   private readonly registry: Registry;
   private readonly host: CiHost;
+  private listener: CiListener = { added: () => undefined, changed: () => undefined, removed: () => undefined };
 
-  constructor(
-    host: Omit<CiHost, 'changed'>,
-    private readonly emit: (event: HubEvent) => void,
-  ) {
+  constructor(host: Omit<CiHost, 'changed'>) {
     this.registry = new Registry(host.paths.stateDir);
     this.host = { ...host, changed: (ci) => this.changed(ci) };
+  }
+
+  listen(listener: CiListener): void {
+    this.listener = listener;
   }
 
   /**
@@ -120,6 +129,7 @@ export class Cis {
     };
     const ci = new ProcessCi(this.host, record, secrets);
     this.cis.set(spec.name, ci);
+    this.listener.added(ci);
     return ci;
   }
 
@@ -128,13 +138,13 @@ export class Cis {
     await ci.remove();
     this.cis.delete(name);
     this.persist();
-    this.emit({ type: 'ciRemoved', name });
+    this.listener.removed(name);
   }
 
   private changed(ci: ProcessCi): void {
     if (this.cis.get(ci.name) !== ci) return;
     this.persist();
-    this.emit({ type: 'ci', ci: ci.info() });
+    this.listener.changed(ci);
   }
 
   persist(): void {

@@ -10,6 +10,7 @@ import { listSessions } from './capture';
 import { hubError } from './errors';
 import type { ScreenMirrors } from './screen/mirror';
 import type { RenderedCast } from './screen/messages';
+import type { TimelineEntry } from './bus/timeline';
 
 /** Scrollback lines rendered into a transcript. */
 const TRANSCRIPT_MAX_LINES = 100_000;
@@ -34,6 +35,7 @@ export async function exportCapture(
   format: ExportFormat,
   sessionId: string | undefined,
   mirrors: ScreenMirrors,
+  timeline: TimelineEntry[] = [],
 ): Promise<ExportResult> {
   const sessions = listSessions(path.join(stateDir, 'captures', ci.name));
   if (sessions.length === 0) throw hubError(HubErrorCode.InvalidState, `${ci.name} has no capture yet (it has not run)`);
@@ -49,23 +51,28 @@ export async function exportCapture(
   const dir = path.join(stateDir, 'exports');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, `${ci.name}-${session.id}.${format}`);
-  const content = format === 'jsonl' ? toJsonl(ci, session.id, rendered) : toMarkdown(ci, session.id, rendered);
+  // Messages of this session's time span (the last session also gets everything after it).
+  const start = session.startedAt - 1000;
+  const next = sessions[sessions.indexOf(session) + 1];
+  const messages = timeline.filter((e) => e.t >= start && (!next || e.t < next.startedAt));
+  const content = format === 'jsonl' ? toJsonl(ci, session.id, rendered, messages) : toMarkdown(ci, session.id, rendered, messages);
   fs.writeFileSync(file, content, { mode: 0o600 });
   return { path: file, format, session, sessions };
 }
 
-function toJsonl(ci: ExportSubject, session: string, r: RenderedCast): string {
+function toJsonl(ci: ExportSubject, session: string, r: RenderedCast, messages: TimelineEntry[]): string {
   const lines: unknown[] = [
     { type: 'session', ci: ci.name, session, command: ci.command, cwd: ci.cwd, project: ci.project, header: r.header, duration: r.duration },
     ...r.inputs.map((i) => ({ type: 'input', t: i.t, data: i.data })),
     ...r.resizes.map((x) => ({ type: 'resize', t: x.t, size: x.size })),
+    ...messages.map(({ type, ...m }) => ({ type: 'message', message_type: type, ...m })),
     { type: 'screen', text: r.text },
   ];
   if (r.badLines) lines.push({ type: 'warning', message: `${r.badLines} damaged capture lines were skipped` });
   return lines.map((l) => JSON.stringify(l)).join('\n') + '\n';
 }
 
-function toMarkdown(ci: ExportSubject, session: string, r: RenderedCast): string {
+function toMarkdown(ci: ExportSubject, session: string, r: RenderedCast, messages: TimelineEntry[]): string {
   const started = typeof r.header.timestamp === 'number' ? new Date(r.header.timestamp * 1000).toISOString() : 'unknown';
   const out = [
     `# ${ci.name} — session ${session}`,
@@ -83,6 +90,14 @@ function toMarkdown(ci: ExportSubject, session: string, r: RenderedCast): string
   if (r.inputs.length) {
     out.push('## Typed', '');
     for (const i of r.inputs) out.push(`- ${i.t.toFixed(2)} s: \`${JSON.stringify(i.data).slice(1, -1).replace(/`/g, '\\`')}\``);
+    out.push('');
+  }
+  if (messages.length) {
+    out.push('## Messages', '');
+    for (const m of messages) {
+      const when = new Date(m.t).toISOString().slice(11, 19);
+      out.push(`- ${when} **${m.outcome}** ${m.from} → ${m.mailbox}${m.detail ? ` (${m.detail})` : ''}: ${m.content.replace(/\s+/g, ' ').slice(0, 300)}`);
+    }
     out.push('');
   }
   if (r.badLines) out.push(`> ${r.badLines} damaged capture lines were skipped.`, '');

@@ -1,56 +1,32 @@
 /**
  * The hub: one per user per machine (per `CIHUB_HOME`). It owns the runtime dir (sockets, lock), the
- * state dir (registry, captures), the CIs and the JSON-RPC server, and wires protocol requests to them.
+ * state dir (registry, queues, captures), the CIs, the message bus and the JSON-RPC server; request
+ * handlers live in server/api/, by area.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  Attach,
-  AttachResize,
-  Detach,
-  Event,
-  Export,
-  HubErrorCode,
-  Input,
-  Kill,
-  List,
-  MAX_SOCKET_PATH_BYTES,
-  Remove,
-  Resize,
-  Restart,
-  Spawn,
-  Status,
-  StopHub,
-  Watch,
-  Wrap,
-  WrapExit,
-  WrapOutput,
-  WrapResize,
-  WrapTyped,
-  hubPaths,
-  type HubEvent,
-  type HubPaths,
-  type ProcessStats,
-} from './protocol';
+import type { z } from 'zod';
+import { Event, HubErrorCode, MAX_SOCKET_PATH_BYTES, hubPaths, type CiInfo, type HubEvent, type HubPaths, type ProcessStats, type Status } from './protocol';
 import { Log } from './log';
 import { acquireLock, releaseLock } from './lock';
 import { ScreenMirrors } from './screen/mirror';
 import { Cis } from './cis';
 import type { ProcessCi } from './ci';
-import { RpcServer, type Client } from './rpc';
-import { hubError, notFound } from './errors';
-import { processEnv } from './env';
+import { RpcServer } from './rpc';
+import { hubError } from './errors';
 import { allProcesses, treeUsage } from './procstat';
-import { exportCapture } from './export';
+import { Bus } from './bus/bus';
+import { Ports } from './bus/ports';
+import { ConfigStore } from './config';
 import { VERSION } from './version';
+import type { HubContext } from './api/context';
+import { registerCiRequests } from './api/cis';
+import { registerTerminalRequests } from './api/terminals';
+import { registerBusRequests } from './api/bus';
+import { registerHubRequests } from './api/hub';
 
 /** However long CIs take to stop (each is bounded by 3 × STOP_STEP_MS), the hub stops within this. */
 const STOP_DEADLINE_MS = 8000;
-
-/** Default terminal size for a CI nobody has attached to yet. */
-const DEFAULT_COLS = 120;
-const DEFAULT_ROWS = 32;
 
 /** Refuses a directory that another user owns or that others can read: sockets there would be exposed. */
 export function ensurePrivateDir(dir: string): void {
@@ -79,12 +55,15 @@ function writeLauncher(dir: string): void {
 
 export type StartResult = { hub: Hub } | { alreadyRunning: number };
 
-export class Hub {
+export class Hub implements HubContext {
   readonly log = new Log();
   readonly startedAt = Date.now();
   readonly launcherDir: string;
-  private readonly mirrors: ScreenMirrors;
-  private readonly cis: Cis;
+  readonly mirrors: ScreenMirrors;
+  readonly cis: Cis;
+  readonly bus: Bus;
+  readonly config: ConfigStore;
+  private readonly ports: Ports;
   private readonly rpc: RpcServer;
   private readonly cpuSamples = new Map<string, { cpuSeconds: number; at: number }>();
   private stopping: Promise<void> | undefined;
@@ -95,11 +74,16 @@ export class Hub {
   private constructor(readonly paths: HubPaths) {
     this.launcherDir = path.join(paths.runtimeDir, 'bin');
     this.mirrors = new ScreenMirrors((line) => this.log.error(line));
-    this.cis = new Cis(
-      { paths, launcherDir: this.launcherDir, log: this.log, mirrors: this.mirrors },
-      (event) => this.emit(event),
-    );
-    this.rpc = new RpcServer(paths.socket, this.log, (client) => this.setup(client));
+    this.config = new ConfigStore(paths.stateDir);
+    this.cis = new Cis({ paths, launcherDir: this.launcherDir, log: this.log, mirrors: this.mirrors });
+    this.bus = new Bus(paths.stateDir, paths.busDir, this.log, this.cis, () => this.config.current, (event) => this.emit(event));
+    this.ports = new Ports(this.bus, this.log);
+    this.rpc = new RpcServer(paths.socket, this.log, (client) => {
+      registerHubRequests(client, this);
+      registerCiRequests(client, this);
+      registerTerminalRequests(client, this);
+      registerBusRequests(client, this);
+    });
   }
 
   /** Starts the hub, or reports the pid of the one that already runs for these paths. */
@@ -123,159 +107,58 @@ export class Hub {
       releaseLock(paths.lock);
       throw error;
     }
+    if (hub.config.problem) hub.log.warn(hub.config.problem);
     for (const problem of hub.cis.restore()) hub.log.warn(`restore: ${problem}`);
+    for (const problem of hub.bus.start()) hub.log.warn(`bus: ${problem}`);
+    hub.cis.listen({
+      added: (ci) => {
+        hub.bus.ciAdded(ci);
+        hub.ports.update(hub.config.current, hub.cis.all());
+        hub.emit({ type: 'ci', ci: hub.info(ci) });
+      },
+      changed: (ci) => {
+        hub.bus.ciChanged(ci.name);
+        hub.emit({ type: 'ci', ci: hub.info(ci) });
+      },
+      removed: (name) => {
+        hub.bus.ciRemoved(name);
+        hub.ports.update(hub.config.current, hub.cis.all());
+        hub.emit({ type: 'ciRemoved', name });
+      },
+    });
+    hub.ports.update(hub.config.current, hub.cis.all());
     hub.log.info(`hub ${VERSION} ready: pid ${process.pid}, socket ${paths.socket}, state ${paths.stateDir}`);
     return { hub };
   }
 
-  private emit(event: HubEvent): void {
+  emit(event: HubEvent): void {
     for (const client of this.rpc.clients) if (client.watching) void client.send(Event, event);
   }
 
-  private assertAccepting(): void {
+  clients() {
+    return this.rpc.clients;
+  }
+
+  assertAccepting(): void {
     if (this.stopping) throw hubError(HubErrorCode.ShuttingDown, 'the hub is shutting down; start it again with `cihub hub`');
   }
 
-  private setup(client: Client): void {
-    const log = this.log;
-    client.onClose(() => {
-      for (const [attachId, ci] of client.attachments) ci.terminal.detach(client, attachId);
-      client.attachments.clear();
-      for (const ci of this.cis.all()) if (ci.wrappedBy === client) ci.wrapEnded(undefined);
-    });
-
-    client.handle(Status, () => this.status(), log);
-    client.handle(StopHub, () => {
-      setImmediate(() => void this.stop('requested by a client'));
-      return null;
-    }, log);
-    client.handle(Watch, () => {
-      client.watching = true;
-      return null;
-    }, log);
-
-    client.handle(List, () => ({ cis: this.cis.list() }), log);
-    client.handle(Spawn, (p) => {
-      this.assertAccepting();
-      const env = p.env ?? processEnv();
-      const ci = this.cis.create({
-        name: p.name,
-        command: p.command,
-        cwd: p.cwd ?? p.project ?? env.HOME ?? os.homedir(),
-        env,
-        project: p.project,
-        restart: p.restart ?? 'never',
-        policy: p.policy ?? 'inbox',
-        cols: p.cols ?? DEFAULT_COLS,
-        rows: p.rows ?? DEFAULT_ROWS,
-        host: 'hub',
-      });
-      ci.start();
-      return ci.info();
-    }, log);
-    client.handle(Kill, async ({ name }) => {
-      const ci = this.cis.require(name);
-      await ci.stop();
-      return ci.info();
-    }, log);
-    client.handle(Restart, async ({ name }) => {
-      this.assertAccepting();
-      const ci = this.cis.require(name);
-      if (ci.record.host === 'client') {
-        throw hubError(HubErrorCode.InvalidState, `${name} is run by \`cihub wrap\` in another terminal; restart it there`);
-      }
-      await ci.restart();
-      return ci.info();
-    }, log);
-    client.handle(Remove, async ({ name }) => {
-      await this.cis.remove(name);
-      return null;
-    }, log);
-    client.handle(Resize, ({ name, cols, rows }) => {
-      const ci = this.cis.require(name);
-      ci.terminal.resize(cols, rows);
-      return ci.info();
-    }, log);
-
-    client.handle(Attach, ({ name, attachId, cols, rows, readOnly }) => {
-      this.assertAccepting();
-      const ci = this.cis.require(name);
-      if (!ci.running && ci.state !== 'backoff') {
-        throw hubError(
-          HubErrorCode.InvalidState,
-          `${name} is ${ci.state}${ci.record.reason ? ` (${ci.record.reason})` : ''}; start it with \`cihub restart ${name}\``,
-        );
-      }
-      if (client.attachments.has(attachId)) {
-        throw hubError(HubErrorCode.AlreadyExists, `attachment id ${attachId} is in use on this connection`);
-      }
-      client.attachments.set(attachId, ci);
-      ci.terminal.attach(client, attachId, cols, rows, readOnly ?? false);
-      this.emit({ type: 'ci', ci: ci.info() });
-      return ci.info();
-    }, log);
-    client.on(Detach, ({ attachId }) => {
-      const ci = client.attachments.get(attachId);
-      if (!ci) return;
-      client.attachments.delete(attachId);
-      ci.terminal.detach(client, attachId);
-      this.emit({ type: 'ci', ci: ci.info() });
-    }, log);
-    client.on(Input, ({ attachId, data }) => {
-      client.attachments.get(attachId)?.terminal.typed(client, attachId, data);
-    }, log);
-    client.on(AttachResize, ({ attachId, cols, rows }) => {
-      client.attachments.get(attachId)?.terminal.attachmentResized(client, attachId, cols, rows);
-    }, log);
-
-    client.handle(Wrap, (p) => {
-      this.assertAccepting();
-      let ci = this.cis.get(p.name);
-      if (ci && (ci.record.host !== 'client' || ci.running)) {
-        throw hubError(
-          HubErrorCode.AlreadyExists,
-          `a CI named "${p.name}" exists already${ci.running ? ' and is running' : ''}; pick another name with --name`,
-        );
-      }
-      if (!ci) {
-        ci = this.cis.create({
-          name: p.name,
-          command: p.command,
-          cwd: p.cwd,
-          env: {},
-          project: p.project,
-          restart: 'never',
-          policy: 'inbox',
-          cols: p.cols,
-          rows: p.rows,
-          host: 'client',
-        });
-      }
-      ci.wrapStarted(client, p.pid, p.cols, p.rows);
-      return ci.info();
-    }, log);
-    const wrapped = (name: string): ProcessCi | undefined => {
-      const ci = this.cis.get(name);
-      return ci?.wrappedBy === client ? ci : undefined;
-    };
-    client.on(WrapOutput, ({ name, data }) => wrapped(name)?.terminal.outputText(data), log);
-    client.on(WrapTyped, ({ name, data }) => wrapped(name)?.terminal.inputSeen(data), log);
-    client.on(WrapResize, ({ name, cols, rows }) => wrapped(name)?.terminal.resize(cols, rows), log);
-    client.on(WrapExit, ({ name, exitCode, signal }) => wrapped(name)?.wrapEnded({ exitCode, signal }), log);
-
-    client.handle(Export, async ({ name, format, session }) => {
-      const ci = this.cis.get(name);
-      if (!ci) throw notFound(name);
-      const r = ci.record;
-      return exportCapture(this.paths.stateDir, { name, command: r.command, cwd: r.cwd, project: r.project }, format, session, this.mirrors);
-    }, log);
+  info(ci: ProcessCi): CiInfo {
+    const queue = this.bus.stats(ci.name);
+    const port = this.ports.portOf(ci.name);
+    const forwardedTo = this.bus.forwardedTo(ci.name);
+    return { ...ci.info(), ...(queue ? { queue } : {}), ...(port ? { port } : {}), ...(forwardedTo ? { forwardedTo } : {}) };
   }
 
-  private status() {
+  configChanged(): void {
+    this.ports.update(this.config.current, this.cis.all());
+  }
+
+  status(): z.input<typeof Status.result> {
     const all = allProcesses();
     const now = Date.now();
     const cis = this.cis.all().map((ci) => {
-      const info = ci.info();
+      const info = this.info(ci);
       if (info.pid === undefined || ci.record.host !== 'hub') return info;
       const usage = treeUsage(info.pid, all);
       const prev = this.cpuSamples.get(ci.name);
@@ -297,11 +180,11 @@ export class Hub {
         clients: this.rpc.clients.size,
         rssBytes: process.memoryUsage.rss(),
       },
-      cis,
+      cis: [...cis, ...this.bus.externalInfos()],
     };
   }
 
-  /** Stops every CI (bounded), closes the socket and releases the lock. Idempotent. */
+  /** Stops every CI (bounded), closes the sockets and releases the lock. Idempotent. */
   stop(reason: string): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info(`stopping (${reason})`);
@@ -314,9 +197,16 @@ export class Hub {
       });
       await Promise.race([this.cis.shutdown(), deadline]);
       clearTimeout(timer);
+      await this.ports.close();
+      await this.bus.stop();
       await this.rpc.close();
       await this.mirrors.dispose();
       fs.rmSync(this.launcherDir, { recursive: true, force: true });
+      try {
+        fs.rmdirSync(this.paths.busDir); // only if empty: external CIs' sockets are theirs
+      } catch {
+        // not empty (an external CI's socket) or already gone
+      }
       releaseLock(this.paths.lock);
       this.log.info('stopped');
       this.markStopped();

@@ -146,8 +146,10 @@ export const CiInfo = z.object({
   /** `hub`: the hub runs the PTY; `client`: a `cihub wrap` client runs it and streams it here. */
   host: z.enum(['hub', 'client']).optional(),
   pid: z.number().int().optional(),
-  restart: RestartPolicy,
-  policy: DeliveryPolicy,
+  /** Process CIs: what happens when it exits by itself. */
+  restart: RestartPolicy.optional(),
+  /** Process CIs: how bus messages reach it. */
+  policy: DeliveryPolicy.optional(),
   /** Why the CI is `failed`, or how it last ended. */
   reason: z.string().optional(),
   exitCode: z.number().int().optional(),
@@ -158,15 +160,23 @@ export const CiInfo = z.object({
   endedAt: z.number().optional(),
   lastOutputAt: z.number().optional(),
   /** Times the hub restarted it under its restart policy. */
-  restarts: z.number().int(),
+  restarts: z.number().int().optional(),
   /** Id of the current (or last) capture session. */
   session: z.string().optional(),
   /** Bytes of output and input captured across all sessions. */
-  bytesCaptured: z.number(),
-  cols: z.number().int(),
-  rows: z.number().int(),
+  bytesCaptured: z.number().optional(),
+  cols: z.number().int().optional(),
+  rows: z.number().int().optional(),
   /** Clients attached to its terminal now. */
-  attached: z.number().int(),
+  attached: z.number().int().optional(),
+  /** Its bus queue (process, model and external CIs alike). */
+  queue: z.lazy(() => QueueStats).optional(),
+  /** External CIs: the socket the hub delivers to. */
+  socket: z.string().optional(),
+  /** Tekton-compatible port, when `ports.enabled` and the CI belongs to a project. */
+  port: z.number().int().optional(),
+  /** Where its messages go instead (`cihub forward`). */
+  forwardedTo: z.string().optional(),
 });
 export type CiInfo = z.infer<typeof CiInfo>;
 
@@ -401,6 +411,172 @@ export const Export = request(
   z.object({ path: z.string(), format: ExportFormat, session: SessionInfo, sessions: z.array(SessionInfo) }),
 );
 
+
+// ---------------------------------------------------------------------------------------------------
+// The message bus
+
+/** Longest NDJSON line accepted on a bus socket (bytes, newline excluded). */
+export const BUS_LINE_LIMIT_BYTES = 1024 * 1024;
+
+/** A recipient: a CI or mailbox name, `*` (every CI), or `@project` (every CI of a project). */
+export const BusAddress = z
+  .string()
+  .regex(/^(\*|@?[a-z0-9][a-z0-9._-]{0,62})$/, 'must be a CI or mailbox name, "*" or "@project"');
+
+/** Free-form sender label: a CI name, a person, `port:127.0.0.1:5555`… Printable, at most 128 characters. */
+const Sender = z
+  .string()
+  .min(1)
+  .max(128)
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+/**
+ * A message as senders write it (one JSON object per line on a bus socket, or `bus/send`). The hub stamps
+ * `id` and `timestamp` when missing; `from` defaults to the sending CI when known, else `anonymous`; `to`
+ * defaults to the CI whose socket it was written to. Unknown fields are ignored.
+ */
+export const MessageInput = z.object({
+  id: z.string().min(1).max(128).optional(),
+  type: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'must be a short lowercase word such as request').default('request'),
+  from: Sender.optional(),
+  to: BusAddress.optional(),
+  content: z.string(),
+  /** ms since epoch */
+  timestamp: z.number().optional(),
+  in_reply_to: z.string().min(1).max(128).optional(),
+  /** The sender's project (name); the hub fills it in for CIs that belong to one. */
+  project: z.string().max(128).optional(),
+  /** `high` is delivered before `normal`. */
+  priority: z.enum(['normal', 'high']).default('normal'),
+  /** Seconds until an undelivered message expires (dropped, and recorded as expired). */
+  ttl: z.number().positive().max(31_536_000).optional(),
+});
+export type MessageInput = z.input<typeof MessageInput>;
+
+/** A message as the hub stores and delivers it. */
+export const Message = z.object({
+  id: z.string(),
+  type: z.string(),
+  from: z.string(),
+  to: z.string(),
+  content: z.string(),
+  timestamp: z.number(),
+  in_reply_to: z.string().optional(),
+  project: z.string().optional(),
+  priority: z.enum(['normal', 'high']),
+  /** ms since epoch */
+  expires_at: z.number().optional(),
+});
+export type Message = z.infer<typeof Message>;
+
+/** Error codes on a bus socket's reply line `{"ok":false,"error":{"code","message"}}`. */
+export const BusErrorCode = z.enum([
+  'invalid_json',
+  'invalid_utf8',
+  'invalid_message',
+  'too_large',
+  'unknown_recipient',
+  'shutting_down',
+  'internal',
+]);
+export type BusErrorCode = z.infer<typeof BusErrorCode>;
+
+/** A mailbox's queue. */
+export const QueueStats = z.object({
+  /** Messages waiting (queued for delivery or for `recv`). */
+  depth: z.number().int(),
+  /** Messages waiting for a human's approval (`hold` policy). */
+  held: z.number().int(),
+  /** ms since epoch of the oldest waiting message. */
+  oldest: z.number().optional(),
+  /** Messages delivered since the queue was created. */
+  delivered: z.number().int(),
+});
+export type QueueStats = z.infer<typeof QueueStats>;
+
+/** Sends a message (to a name, `*` or `@project`). Answers once every copy is durably queued. */
+export const Send = request(
+  'bus/send',
+  z.object({ message: MessageInput }),
+  z.object({ id: z.string(), recipients: z.array(z.string()) }),
+);
+
+/**
+ * Takes up to `max` waiting messages of a mailbox, highest priority first, leasing them to this
+ * connection; `waitMs` waits that long for at least one. Leased messages are not given to anyone else;
+ * they are delivered once {@link Ack}ed, and go back to the queue if the connection closes first.
+ */
+export const Receive = request(
+  'bus/receive',
+  z.object({ name: z.string().min(1), max: z.number().int().min(1).max(10_000).default(100), waitMs: z.number().int().min(0).max(3_600_000).default(0) }),
+  z.object({ messages: z.array(Message) }),
+);
+
+/** Marks leased messages delivered (received and handled). */
+export const Ack = request('bus/ack', z.object({ name: z.string().min(1), ids: z.array(z.string()) }), z.null());
+
+/** The messages in a mailbox without taking them: waiting, held and leased. */
+export const Peek = request(
+  'bus/peek',
+  z.object({ name: z.string().min(1) }),
+  z.object({ messages: z.array(Message.extend({ state: z.enum(['queued', 'held', 'leased']) })) }),
+);
+
+/** Approves held messages: they are delivered (typed into the CI, as `inject`). */
+export const Approve = request('bus/approve', z.object({ name: CiName, ids: z.array(z.string()).optional() }), z.object({ approved: z.number().int() }));
+
+/** Refuses held messages: they are dropped and recorded as refused. */
+export const Refuse = request(
+  'bus/refuse',
+  z.object({ name: CiName, ids: z.array(z.string()).optional(), reason: z.string().max(500).optional() }),
+  z.object({ refused: z.number().int() }),
+);
+
+/** Changes how messages reach a process CI. */
+export const SetPolicy = request('bus/setPolicy', z.object({ name: CiName, policy: DeliveryPolicy }), CiInfo);
+
+/** Routes messages for `name` to the mailbox `to` (created if it is not a CI) until {@link Unforward}. */
+export const Forward = request('bus/forward', z.object({ name: z.string().regex(CI_NAME_PATTERN), to: z.string().regex(CI_NAME_PATTERN) }), z.null());
+
+export const Unforward = request('bus/unforward', z.object({ name: z.string().regex(CI_NAME_PATTERN) }), z.null());
+
+/** Mailboxes that are not CIs (a human's, created by `cihub forward --to`), with their queues. */
+export const Mailboxes = request('bus/mailboxes', Empty, z.object({ mailboxes: z.array(z.object({ name: z.string(), queue: QueueStats })) }));
+
+/** What happened to a message, as the timeline records it. */
+export const MessageOutcome = z.enum(['sent', 'queued', 'delivered', 'injected', 'held', 'refused', 'expired', 'forwarded', 'response', 'failed']);
+
+// ---------------------------------------------------------------------------------------------------
+// Hub configuration
+
+/** Hub settings, persisted in the state dir (`config.json`); every window and CLI sees the same. */
+export const HubConfig = z.object({
+  /** Tekton-compatible ports: each project CI also listens on 127.0.0.1:<base + index>. Off by default. */
+  ports: z.object({ enabled: z.boolean().default(false), base: z.number().int().min(1024).max(65000).default(42100) }).default({ enabled: false, base: 42100 }),
+  /** When delivered messages carry `[Project: <name>]`: when the sender is from another project (default), always, never. */
+  contextPrefix: z.enum(['cross-project', 'always', 'never']).default('cross-project'),
+  /** Inject only after the CI printed nothing for this long (ms). */
+  injectQuietMs: z.number().int().min(0).max(60_000).default(1500),
+  /** …and no human typed into an attached terminal for this long (ms). */
+  injectHumanIdleMs: z.number().int().min(0).max(600_000).default(5000),
+});
+export type HubConfig = z.infer<typeof HubConfig>;
+
+/** Reads the hub configuration. */
+export const GetConfig = request('hub/getConfig', Empty, HubConfig);
+
+/** Changes hub settings (a partial update); answers with the whole new configuration. */
+export const SetConfig = request(
+  'hub/setConfig',
+  z.object({
+    ports: z.object({ enabled: z.boolean().optional(), base: z.number().int().min(1024).max(65000).optional() }).optional(),
+    contextPrefix: z.enum(['cross-project', 'always', 'never']).optional(),
+    injectQuietMs: z.number().int().min(0).max(60_000).optional(),
+    injectHumanIdleMs: z.number().int().min(0).max(600_000).optional(),
+  }),
+  HubConfig,
+);
+
 // ---------------------------------------------------------------------------------------------------
 // Events
 
@@ -408,6 +584,8 @@ export const Export = request(
 export const HubEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ci'), ci: CiInfo }),
   z.object({ type: z.literal('ciRemoved'), name: z.string() }),
+  /** A message was sent, queued, delivered, injected, held, refused, expired… (as the timeline records). */
+  z.object({ type: z.literal('message'), outcome: MessageOutcome, mailbox: z.string(), message: Message, detail: z.string().optional() }),
 ]);
 export type HubEvent = z.infer<typeof HubEvent>;
 

@@ -65,6 +65,8 @@ export interface TerminalStats {
   lastOutputAt?: number;
   /** When an attached human last typed (for the bus's inject policy). */
   lastTypedAt?: number;
+  /** The program asked for bracketed paste (DECSET 2004): the bus injects messages as one paste. */
+  bracketedPaste: boolean;
 }
 
 export class CiTerminal {
@@ -92,7 +94,7 @@ export class CiTerminal {
     this.cols = cols;
     this.rows = rows;
     this.screen = mirrors.open(cols, rows);
-    this.stats = { bytesCaptured };
+    this.stats = { bytesCaptured, bracketedPaste: false };
   }
 
   get attachedCount(): number {
@@ -108,6 +110,7 @@ export class CiTerminal {
     void this.capture?.close();
     const id = newSessionId(this.captureDir);
     this.decoder = new StringDecoder('utf8');
+    this.stats.bracketedPaste = false;
     this.capture = CastWriter.create(this.captureDir, id, { ...header, width: this.cols, height: this.rows }, (error) =>
       this.report(`capture to ${this.captureDir} failed: ${error.message} (is the disk full?); output is no longer recorded`),
     );
@@ -145,12 +148,22 @@ export class CiTerminal {
 
   private emit(text: string, captured = true): void {
     const seq = ++this.seq;
+    if (captured) this.trackModes(text);
     // Escaped once for every client and the capture.
     const json = JSON.stringify(text);
     // Clients first: they are the latency-sensitive ones.
     for (const a of this.attachments.values()) this.deliver(a, seq, text, json);
     if (captured) this.capture?.outputJson(json);
     this.screen.write(text, seq);
+  }
+
+  /** Follows DECSET/DECRST 2004 (bracketed paste) in what the program prints. */
+  private trackModes(text: string): void {
+    const at = text.lastIndexOf('\x1b[?2004');
+    if (at < 0) return;
+    const mode = text[at + 7];
+    if (mode === 'h') this.stats.bracketedPaste = true;
+    else if (mode === 'l') this.stats.bracketedPaste = false;
   }
 
   private deliver(a: Attachment, seq: number, data: string, json: string): void {

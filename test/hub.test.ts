@@ -108,7 +108,7 @@ test('spawn, list, status, kill, restart, rm through the CLI', async () => {
   await withHub(async (home, client) => {
     const out = await ok(['spawn', 'reviewer', '--cwd', FIXTURES, '--', 'sh', '-c', 'echo hi from $CIHUB_CI; sleep 60'], home.env);
     assert.match(out, /^spawned reviewer \(pid \d+\)/);
-    await waitFor(async () => (await ci(client, 'reviewer')).bytesCaptured > 0, 15_000, 'output');
+    await waitFor(async () => ((await ci(client, 'reviewer')).bytesCaptured ?? 0) > 0, 15_000, 'output');
 
     const list = await ok(['list'], home.env);
     assert.match(list, /^NAME\s+KIND\s+STATE\s+PID\s+PROJECT\s+UPTIME\s+CAPTURED/);
@@ -278,7 +278,7 @@ test('restart policies: on-failure restarts with growing backoff, never does not
   await withHub(async (home, client) => {
     const counter = path.join(home.dir, 'runs');
     await ok(['spawn', 'flaky', '--restart', 'on-failure', '--', path.join(FIXTURES, 'crasher.sh'), counter], home.env);
-    await waitFor(async () => (await ci(client, 'flaky')).restarts >= 2, 10_000, 'two restarts');
+    await waitFor(async () => ((await ci(client, 'flaky')).restarts ?? 0) >= 2, 10_000, 'two restarts');
     const info = await ci(client, 'flaky');
     assert.ok(['backoff', 'running', 'starting'].includes(info.state), info.state);
     assert.equal(info.exitCode ?? 3, 3);

@@ -1,0 +1,30 @@
+/** What request handlers get from the hub. */
+import type { z } from 'zod';
+import type { CiInfo, HubEvent, HubPaths, Status } from '../protocol';
+import type { Log } from '../log';
+import type { Cis } from '../cis';
+import type { ProcessCi } from '../ci';
+import type { Bus } from '../bus/bus';
+import type { ConfigStore } from '../config';
+import type { ScreenMirrors } from '../screen/mirror';
+import type { Client } from '../rpc';
+
+export interface HubContext {
+  readonly log: Log;
+  readonly paths: HubPaths;
+  readonly cis: Cis;
+  readonly bus: Bus;
+  readonly config: ConfigStore;
+  readonly mirrors: ScreenMirrors;
+  /** Tells watching clients. */
+  emit(event: HubEvent): void;
+  /** Throws `ShuttingDown` while the hub stops. */
+  assertAccepting(): void;
+  /** A CI as clients see it: its state plus its queue, port and forwarding. */
+  info(ci: ProcessCi): CiInfo;
+  stop(reason: string): Promise<void>;
+  status(): z.input<typeof Status.result>;
+  clients(): ReadonlySet<Client>;
+  /** Settings changed (ports opened or closed…). */
+  configChanged(): void;
+}

@@ -1,0 +1,250 @@
+/**
+ * A mailbox's durable queue: an append-only JSONL file (`queues/<name>.jsonl` in the state dir).
+ *
+ * Records, one per line:
+ *   {"add":<message>,"held":true?}   a message arrived (held: waiting for a human's approval)
+ *   {"ok":"<id>"}                    approved: a held message may be delivered
+ *   {"done":"<id>","how":"…"}        delivered (or refused, expired): it leaves the queue
+ *   {"delivered":<n>}                the delivered counter, written when the file is compacted
+ *
+ * A message is acknowledged to its sender only after its `add` record is written (to the OS: it survives
+ * the hub being killed). Leases (`recv` before its ack) live in memory only, so a message handed out but
+ * not acknowledged when the hub dies is handed out again: at-least-once, with stable ids to dedupe by.
+ * The file is rewritten with only the live messages once dead records dominate.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Message } from '../protocol';
+
+/** Compact when at least this many records are dead… */
+const COMPACT_MIN_DEAD = 1000;
+/** …and they outnumber live messages this many times over. */
+const COMPACT_DEAD_RATIO = 2;
+
+export type EntryState = 'queued' | 'held' | 'leased';
+
+export interface Entry {
+  message: Message;
+  state: EntryState;
+  /** Held and approved by a human: deliver like `inject`. */
+  approved: boolean;
+  /** Arrival order (priority first, then this). */
+  seq: number;
+  /** Who holds the lease (a connection), while leased. */
+  lessee?: object;
+}
+
+export class MailboxQueue {
+  private readonly entries = new Map<string, Entry>();
+  private nextSeq = 1;
+  private fd: number;
+  private pending: string[] = [];
+  private dead = 0;
+  delivered = 0;
+  /** Problems found while loading (damaged lines), for the log. */
+  readonly problems: string[] = [];
+
+  constructor(
+    readonly name: string,
+    private readonly file: string,
+  ) {
+    this.load();
+    this.fd = fs.openSync(file, 'a', 0o600);
+  }
+
+  private load(): void {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch {
+      return;
+    }
+    let bad = 0;
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      let record: unknown;
+      try {
+        record = JSON.parse(line);
+      } catch {
+        bad++;
+        continue;
+      }
+      if (typeof record !== 'object' || record === null) {
+        bad++;
+        continue;
+      }
+      if ('add' in record) {
+        const message = Message.safeParse(record.add);
+        if (!message.success) {
+          bad++;
+          continue;
+        }
+        const held = 'held' in record && record.held === true;
+        this.entries.set(message.data.id, { message: message.data, state: held ? 'held' : 'queued', approved: false, seq: this.nextSeq++ });
+      } else if ('done' in record && typeof record.done === 'string') {
+        if (this.entries.delete(record.done)) this.delivered += 'how' in record && record.how === 'delivered' ? 1 : 0;
+        this.dead++;
+      } else if ('ok' in record && typeof record.ok === 'string') {
+        const entry = this.entries.get(record.ok);
+        if (entry) {
+          entry.approved = true;
+          entry.state = 'queued';
+        }
+        this.dead++;
+      } else if ('delivered' in record && typeof record.delivered === 'number') {
+        this.delivered = record.delivered;
+      } else {
+        bad++;
+      }
+    }
+    if (bad) this.problems.push(`${path.basename(this.file)}: skipped ${bad} damaged record(s); the intact ones were kept`);
+  }
+
+  private record(value: unknown): void {
+    this.pending.push(JSON.stringify(value));
+  }
+
+  /** Writes buffered records (call before acknowledging anything that depends on them). */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const data = `${this.pending.join('\n')}\n`;
+    this.pending = [];
+    fs.writeSync(this.fd, data);
+    if (this.dead >= COMPACT_MIN_DEAD && this.dead > this.entries.size * COMPACT_DEAD_RATIO) this.compact();
+  }
+
+  get dirty(): boolean {
+    return this.pending.length > 0;
+  }
+
+  /** Rewrites the file with only the live messages. */
+  private compact(): void {
+    const tmp = `${this.file}.tmp`;
+    const lines = [JSON.stringify({ delivered: this.delivered })];
+    for (const entry of this.sorted()) {
+      lines.push(JSON.stringify(entry.state === 'held' ? { add: entry.message, held: true } : { add: entry.message }));
+      if (entry.approved) lines.push(JSON.stringify({ ok: entry.message.id }));
+    }
+    fs.writeFileSync(tmp, `${lines.join('\n')}\n`, { mode: 0o600 });
+    fs.renameSync(tmp, this.file);
+    fs.closeSync(this.fd);
+    this.fd = fs.openSync(this.file, 'a', 0o600);
+    this.dead = 0;
+  }
+
+  add(message: Message, held: boolean): void {
+    if (this.entries.has(message.id)) return; // a resend with the same id: already queued once
+    this.entries.set(message.id, { message, state: held ? 'held' : 'queued', approved: false, seq: this.nextSeq++ });
+    this.record(held ? { add: message, held: true } : { add: message });
+  }
+
+  /** Removes a message for good: delivered, refused or expired. */
+  finish(id: string, how: 'delivered' | 'refused' | 'expired'): Entry | undefined {
+    const entry = this.entries.get(id);
+    if (!entry) return undefined;
+    this.entries.delete(id);
+    if (how === 'delivered') this.delivered++;
+    this.dead++;
+    this.record({ done: id, how });
+    return entry;
+  }
+
+  approve(id: string): boolean {
+    const entry = this.entries.get(id);
+    if (!entry || entry.state !== 'held') return false;
+    entry.state = 'queued';
+    entry.approved = true;
+    this.dead++;
+    this.record({ ok: id });
+    return true;
+  }
+
+  /** Puts waiting messages on hold (the CI's policy became `hold`). In memory only: the policy decides at load. */
+  holdAll(): void {
+    for (const entry of this.entries.values()) if (entry.state === 'queued' && !entry.approved) entry.state = 'held';
+  }
+
+  /** Releases held messages to the queue (the policy is no longer `hold`). */
+  releaseHeld(): void {
+    for (const entry of this.entries.values()) if (entry.state === 'held') entry.state = 'queued';
+  }
+
+  /** Waiting messages, highest priority first, then oldest. */
+  sorted(): Entry[] {
+    return [...this.entries.values()].sort(
+      (a, b) => (a.message.priority === b.message.priority ? a.seq - b.seq : a.message.priority === 'high' ? -1 : 1),
+    );
+  }
+
+  /** The next message to deliver (queued, not leased), or undefined. */
+  next(approvedOnly = false): Entry | undefined {
+    let best: Entry | undefined;
+    for (const entry of this.entries.values()) {
+      if (entry.state !== 'queued' || (approvedOnly && !entry.approved)) continue;
+      if (!best || (entry.message.priority === 'high' && best.message.priority !== 'high') || (entry.message.priority === best.message.priority && entry.seq < best.seq)) best = entry;
+    }
+    return best;
+  }
+
+  /** Leases up to `max` queued messages to `lessee`. */
+  lease(max: number, lessee: object): Message[] {
+    const out: Message[] = [];
+    for (const entry of this.sorted()) {
+      if (out.length >= max) break;
+      if (entry.state !== 'queued') continue;
+      entry.state = 'leased';
+      entry.lessee = lessee;
+      out.push(entry.message);
+    }
+    return out;
+  }
+
+  /** Returns a lessee's unacknowledged messages to the queue. */
+  release(lessee: object): number {
+    let n = 0;
+    for (const entry of this.entries.values()) {
+      if (entry.state === 'leased' && entry.lessee === lessee) {
+        entry.state = 'queued';
+        entry.lessee = undefined;
+        n++;
+      }
+    }
+    return n;
+  }
+
+  get(id: string): Entry | undefined {
+    return this.entries.get(id);
+  }
+
+  all(): Entry[] {
+    return this.sorted();
+  }
+
+  /** Messages whose time is up. */
+  expired(now: number): Entry[] {
+    return [...this.entries.values()].filter((e) => e.message.expires_at !== undefined && e.message.expires_at <= now && e.state !== 'leased');
+  }
+
+  stats(): { depth: number; held: number; oldest?: number; delivered: number } {
+    let depth = 0;
+    let held = 0;
+    let oldest: number | undefined;
+    for (const entry of this.entries.values()) {
+      if (entry.state === 'held') held++;
+      else depth++;
+      oldest = oldest === undefined ? entry.message.timestamp : Math.min(oldest, entry.message.timestamp);
+    }
+    return { depth, held, oldest, delivered: this.delivered };
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Flushes and closes the file; `remove` deletes it too. */
+  close(remove = false): void {
+    this.flush();
+    fs.closeSync(this.fd);
+    if (remove) fs.rmSync(this.file, { force: true });
+  }
+}

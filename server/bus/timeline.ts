@@ -1,0 +1,92 @@
+/**
+ * The timeline: every message sent, queued, delivered, injected, held, refused, expired or forwarded,
+ * appended per project to `timeline/<project>.jsonl` in the state dir (`_hub.jsonl` for messages that
+ * belong to no project), with sender, recipient and outcome. `cihub export` merges it into transcripts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { MessageOutcome, type Message } from '../protocol';
+
+/** Content longer than this is cut in the timeline (the message itself is in the queue and capture). */
+const CONTENT_LIMIT = 4000;
+
+export const TimelineEntry = z.object({
+  t: z.number(),
+  outcome: MessageOutcome,
+  id: z.string(),
+  type: z.string(),
+  from: z.string(),
+  to: z.string(),
+  /** The mailbox it concerns (a recipient's, for fan-out). */
+  mailbox: z.string(),
+  content: z.string(),
+  in_reply_to: z.string().optional(),
+  detail: z.string().optional(),
+});
+export type TimelineEntry = z.infer<typeof TimelineEntry>;
+
+export function projectKey(project: string | undefined): string {
+  return project ? project.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || '_hub' : '_hub';
+}
+
+export class Timeline {
+  private readonly streams = new Map<string, fs.WriteStream>();
+
+  constructor(private readonly dir: string) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  append(project: string | undefined, outcome: z.infer<typeof MessageOutcome>, mailbox: string, message: Message, detail?: string): TimelineEntry {
+    const entry: TimelineEntry = {
+      t: Date.now(),
+      outcome,
+      id: message.id,
+      type: message.type,
+      from: message.from,
+      to: message.to,
+      mailbox,
+      content: message.content.length > CONTENT_LIMIT ? `${message.content.slice(0, CONTENT_LIMIT)}…` : message.content,
+      in_reply_to: message.in_reply_to,
+      detail,
+    };
+    const key = projectKey(project);
+    let stream = this.streams.get(key);
+    if (!stream) {
+      stream = fs.createWriteStream(path.join(this.dir, `${key}.jsonl`), { flags: 'a', mode: 0o600 });
+      stream.on('error', () => undefined); // reported by the disk checks; the timeline is a record, not a queue
+      this.streams.set(key, stream);
+    }
+    stream.write(`${JSON.stringify(entry)}\n`);
+    return entry;
+  }
+
+  /** Entries that involve `name` (as sender, recipient or mailbox), across every project file. */
+  async read(name: string): Promise<TimelineEntry[]> {
+    await Promise.all([...this.streams.values()].map((s) => new Promise<void>((r) => s.write('', () => r()))));
+    const out: TimelineEntry[] = [];
+    let files: string[];
+    try {
+      files = fs.readdirSync(this.dir).filter((f) => f.endsWith('.jsonl'));
+    } catch {
+      return out;
+    }
+    for (const file of files) {
+      for (const line of fs.readFileSync(path.join(this.dir, file), 'utf8').split('\n')) {
+        if (!line) continue;
+        try {
+          const entry = TimelineEntry.safeParse(JSON.parse(line));
+          if (entry.success && (entry.data.from === name || entry.data.to === name || entry.data.mailbox === name)) out.push(entry.data);
+        } catch {
+          // a line cut by a crash: skip it
+        }
+      }
+    }
+    return out.sort((a, b) => a.t - b.t);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.streams.values()].map((s) => new Promise<void>((r) => s.end(() => r()))));
+    this.streams.clear();
+  }
+}
