@@ -39,19 +39,20 @@ export async function wrap(options: WrapOptions): Promise<number> {
   const cwd = process.cwd();
   let client: HubClient | undefined;
   let registered = false;
-  const offline: string[] = [];
+  /** What the hub missed while unreachable (or not yet registered), in order: output and typed keys. */
+  const offline: { typed: boolean; data: string }[] = [];
   let offlineBytes = 0;
   const decoder = new StringDecoder('utf8');
   let exit: PtyExit | undefined;
 
-  const toHub = (text: string) => {
+  const toHub = (data: string, typed = false) => {
     if (client && registered) {
-      void client.notify(WrapOutput, { name: options.name, data: text });
+      void client.notify(typed ? WrapTyped : WrapOutput, { name: options.name, data });
       return;
     }
-    offline.push(text);
-    offlineBytes += text.length;
-    while (offlineBytes > OFFLINE_BUFFER_BYTES && offline.length > 1) offlineBytes -= offline.shift()?.length ?? 0;
+    offline.push({ typed, data });
+    offlineBytes += data.length;
+    while (offlineBytes > OFFLINE_BUFFER_BYTES && offline.length > 1) offlineBytes -= offline.shift()?.data.length ?? 0;
   };
 
   let finish: (code: number) => void = () => undefined;
@@ -80,7 +81,7 @@ export async function wrap(options: WrapOptions): Promise<number> {
 
   process.stdin.on('data', (chunk: Buffer) => {
     pty.write(chunk);
-    if (client && registered) void client.notify(WrapTyped, { name: options.name, data: chunk.toString('utf8') });
+    toHub(chunk.toString('utf8'), true);
   });
   term.onResize(() => {
     const { cols, rows } = term.size();
@@ -120,10 +121,8 @@ export async function wrap(options: WrapOptions): Promise<number> {
     }
     client = c;
     registered = true;
-    if (offline.length) {
-      for (const text of offline.splice(0)) void c.notify(WrapOutput, { name: options.name, data: text });
-      offlineBytes = 0;
-    }
+    for (const { typed, data } of offline.splice(0)) void c.notify(typed ? WrapTyped : WrapOutput, { name: options.name, data });
+    offlineBytes = 0;
     if (exit) {
       await c.notify(WrapExit, { name: options.name, ...exit });
     }
