@@ -312,7 +312,8 @@ export class Bus {
       return { id: message.id, recipients: [to] };
     }
     const recipients = this.resolve(to, from);
-    this.record(project, 'sent', to, message, recipients.length > 1 || recipients[0] !== to ? `to ${recipients.join(', ')}` : undefined);
+    // A direct message's `queued` record says it all; a fan-out also records whom it reached.
+    if (recipients.length !== 1 || recipients[0] !== to) this.record(project, 'sent', to, message, `to ${recipients.join(', ') || 'nobody'}`);
     for (const name of recipients) this.enqueue(name, message);
     return { id: message.id, recipients };
   }

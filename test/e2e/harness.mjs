@@ -96,7 +96,12 @@ const groupAlive = (/** @type {number} */ pgid) => { try { process.kill(-pgid, 0
 
 /** @type {Set<() => void>} synchronous last-resort killers, for a test process that dies without stop() */
 const onExitKillers = new Set();
-process.on('exit', () => { for (const k of onExitKillers) k(); });
+const killAll = () => { for (const k of onExitKillers) k(); };
+process.on('exit', killAll);
+// Ctrl-C / the test runner's SIGTERM: kill the servers, then die of the signal as we would have.
+for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
+  process.once(sig, () => { killAll(); process.kill(process.pid, sig); });
+}
 
 /**
  * @param {string} file @param {number} [lines]
@@ -166,7 +171,7 @@ export async function startCodeServer(opts = {}) {
     const r = spawnSync(process.execPath, [...baseArgs, '--force', '--install-extension', path.resolve(vsix)], {
       env, encoding: 'utf8', timeout: Math.max(1000, deadline - Date.now()),
     });
-    if (r.status !== 0 || /Failed|Error/i.test(r.stderr || '')) {
+    if (r.status !== 0 || /Failed Installing/.test(`${r.stdout}${r.stderr}`)) {
       fs.rmSync(profileDir, { recursive: true, force: true });
       throw new Error(`installing ${vsix} into code-server failed (exit ${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
     }
@@ -298,14 +303,16 @@ export async function openWorkbench(browser, url, opts = {}) {
  */
 export async function waitForWorkbench(page, timeoutMs = 60_000) {
   await page.waitForSelector('.monaco-workbench', { timeout: timeoutMs });
-  await page.waitForSelector('.monaco-workbench .part.activitybar .action-item', { timeout: timeoutMs });
-  await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: timeoutMs });
+  await page.waitForSelector('.monaco-workbench .part.editor', { timeout: timeoutMs });
   // The workbench restores editors/views asynchronously; the title is set once the workspace is known.
   await waitFor(() => page.evaluate(() => document.title.length > 0 && !document.title.startsWith('http')), timeoutMs, 'workbench title');
   // The color theme is applied ~1 s after first paint (until then the workbench is the built-in light
   // 'vs'); the problems item joins the status bar once the workbench's contributions are restored.
   await waitForTheme(page, undefined, timeoutMs);
-  await page.waitForSelector('.part.statusbar #status\\.problems', { timeout: timeoutMs });
+  await waitFor(() => page.evaluate(() => {
+    const bar = /** @type {HTMLElement | null} */ (document.querySelector('.monaco-workbench .part.statusbar'));
+    return (!!bar && bar.offsetParent === null) || !!document.getElementById('status.problems'); // hidden by settings, or restored
+  }), timeoutMs, 'the status bar to be restored');
   await dismissNotifications(page);
 }
 
@@ -461,8 +468,11 @@ export async function openTerminal(page, opts = {}) {
  */
 export async function terminalText(page) {
   return page.evaluate(() => {
-    const wrappers = [...document.querySelectorAll('.terminal-wrapper.active, .terminal-wrapper')];
-    const w = wrappers.find((e) => /** @type {HTMLElement} */ (e).offsetParent !== null) || wrappers[0];
+    // The focused terminal, else the active one (each terminal has a .terminal-wrapper; the shown one is .active).
+    const wrappers = /** @type {HTMLElement[]} */ ([...document.querySelectorAll('.terminal-wrapper')]);
+    const w = wrappers.find((e) => e.contains(document.activeElement))
+      || wrappers.find((e) => e.classList.contains('active') && e.offsetParent !== null)
+      || wrappers.find((e) => e.offsetParent !== null);
     const rows = w?.querySelector('.xterm-rows');
     if (!rows) return '';
     return [...rows.children].map((r) => (r.textContent || '').replace(/\u00a0/g, ' ').replace(/\s+$/, '')).join('\n').replace(/\n+$/, '');
@@ -474,7 +484,8 @@ export async function terminalText(page) {
  * @param {import('playwright-core').Page} page @param {string} line
  */
 export async function terminalType(page, line) {
-  await page.locator('.terminal-wrapper .xterm').last().click();
+  const active = page.locator('.terminal-wrapper.active .xterm').first();
+  await (await active.isVisible() ? active : page.locator('.terminal-wrapper .xterm').last()).click();
   await page.keyboard.type(line);
   await page.keyboard.press('Enter');
 }

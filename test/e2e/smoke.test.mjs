@@ -36,13 +36,19 @@ describe('e2e harness smoke (code-server + probe extension)', { timeout: 300_000
     folder = path.join(tmp, 'workspace-folder');
     fs.mkdirSync(folder);
     fs.writeFileSync(path.join(folder, 'notes.txt'), 'hello from the smoke test\n');
+    let t = Date.now();
+    const lap = () => { const ms = Date.now() - t; t = Date.now(); return `${ms} ms`; };
     const vsix = buildProbeExtension(tmp);
+    console.log(`probe .vsix packaged: ${lap()}`);
     server = await startCodeServer({
       vsix, folder, theme: 'dark',
       env: { E2E_PROBE_TOKEN: token, CIHUB_HOME: path.join(tmp, 'cihub') },
     });
+    console.log(`code-server installed the .vsix and answers HTTP: ${lap()}`);
     browser = await launchBrowser();
+    console.log(`chromium launched: ${lap()}`);
     page = await openWorkbench(browser, server.url());
+    console.log(`workbench ready: ${lap()}`);
   });
 
   after(async () => {

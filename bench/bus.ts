@@ -1,0 +1,187 @@
+/**
+ * Bus benchmarks (issue 3), against a raw Node Unix-socket NDJSON ping-pong server in another process,
+ * measured in the same run: send→ack round trip, one-way throughput with durable queueing, and the ack
+ * of one broadcast fanned out to 50 CIs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Receive, Ack, Spawn } from '../server/protocol';
+import { benchHub, percentile, report, sleep } from './common';
+
+const ROUND_TRIPS = 3000;
+const THROUGHPUT_MESSAGES = 200_000;
+const FANOUT_CIS = 50;
+const FANOUTS = 30;
+
+/** The raw baseline: reads NDJSON lines, parses each, answers `{"ok":true,"id":…}` per line. */
+const RAW_SERVER = `
+const net = require('net');
+const file = process.argv[1];
+net.createServer((s) => {
+  let buf = '';
+  s.on('data', (d) => {
+    buf += d;
+    let out = '';
+    let nl;
+    while ((nl = buf.indexOf('\\n')) >= 0) {
+      const m = JSON.parse(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      out += '{"ok":true,"id":' + JSON.stringify(m.id || 'x') + '}\\n';
+    }
+    if (out) s.write(out);
+  });
+}).listen(file, () => process.send('ready'));
+`;
+
+async function rawServer(): Promise<{ socket: string; child: ChildProcess }> {
+  const socket = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cibr-')), 'raw.sock');
+  const child = spawn(process.execPath, ['-e', RAW_SERVER, socket], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  await new Promise<void>((resolve) => child.once('message', () => resolve()));
+  return { socket, child };
+}
+
+/** A line client: counts reply lines, resolves waits on the n-th. */
+async function lineClient(socketPath: string) {
+  const socket = net.connect(socketPath);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let replies = 0;
+  let waitingFor = 0;
+  let wake: (() => void) | undefined;
+  socket.on('data', (d: Buffer) => {
+    for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) replies++;
+    if (wake && replies >= waitingFor) {
+      const w = wake;
+      wake = undefined;
+      w();
+    }
+  });
+  return {
+    socket,
+    get replies() {
+      return replies;
+    },
+    until(n: number): Promise<void> {
+      if (replies >= n) return Promise.resolve();
+      waitingFor = n;
+      return new Promise((resolve) => (wake = resolve));
+    },
+  };
+}
+
+async function roundTrips(socketPath: string, line: (i: number) => string): Promise<number[]> {
+  const c = await lineClient(socketPath);
+  const lat: number[] = [];
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    const t0 = process.hrtime.bigint();
+    c.socket.write(line(i));
+    await c.until(i + 1);
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  c.socket.destroy();
+  return lat.slice(100); // warm-up excluded
+}
+
+/** Pipelined one-way: writes in chunks of 500 lines, keeping at most 20 000 unacknowledged. */
+async function throughput(socketPath: string, line: (i: number) => string): Promise<number> {
+  const c = await lineClient(socketPath);
+  const started = process.hrtime.bigint();
+  for (let sent = 0; sent < THROUGHPUT_MESSAGES; ) {
+    const batch: string[] = [];
+    for (let k = 0; k < 500 && sent < THROUGHPUT_MESSAGES; k++) batch.push(line(sent++));
+    c.socket.write(batch.join(''));
+    if (sent - c.replies > 20_000) await c.until(sent - 10_000);
+  }
+  await c.until(THROUGHPUT_MESSAGES);
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  c.socket.destroy();
+  return THROUGHPUT_MESSAGES / seconds;
+}
+
+/** A 200-byte message line. */
+function message(i: number): string {
+  const head = `{"id":"m${i}","from":"bench","content":"`;
+  const tail = '"}\n';
+  return head + 'x'.repeat(200 - head.length - tail.length) + tail;
+}
+
+export async function busBenchmarks(): Promise<void> {
+  const raw = await rawServer();
+  const hub = await benchHub();
+  try {
+    await hub.client.call(Spawn, { kind: 'process', name: 'sink', command: ['sleep', '3600'] });
+    const busSocket = path.join(hub.env.CIHUB_HOME ?? '', 'run', 'bus', 'sink.sock');
+    await sleep(200);
+
+    const rawLat = await roundTrips(raw.socket, message);
+    const busLat = await roundTrips(busSocket, (i) => message(1_000_000 + i));
+    report({
+      section: 'bus',
+      metric: `send→ack round trip p50 (${ROUND_TRIPS} msgs)`,
+      raw: `${percentile(rawLat, 0.5).toFixed(3)} ms`,
+      hub: `${percentile(busLat, 0.5).toFixed(3)} ms`,
+      ratio: `${(percentile(busLat, 0.5) / percentile(rawLat, 0.5)).toFixed(2)}×`,
+      target: '≤ 2× raw',
+      ok: percentile(busLat, 0.5) <= 2 * percentile(rawLat, 0.5),
+    });
+    report({
+      section: 'bus',
+      metric: 'send→ack round trip p99',
+      raw: `${percentile(rawLat, 0.99).toFixed(3)} ms`,
+      hub: `${percentile(busLat, 0.99).toFixed(3)} ms`,
+      target: '≤ 1 ms',
+      ok: percentile(busLat, 0.99) <= 1,
+    });
+    await drain(hub.client, 'sink');
+
+    const rawRate = await throughput(raw.socket, message);
+    const busRate = await throughput(busSocket, (i) => message(2_000_000 + i));
+    report({
+      section: 'bus',
+      metric: `one-way, durably queued (${THROUGHPUT_MESSAGES / 1000}k × 200 B)`,
+      raw: `${Math.round(rawRate).toLocaleString('en')}/s`,
+      hub: `${Math.round(busRate).toLocaleString('en')}/s`,
+      ratio: (busRate / rawRate).toFixed(2),
+      target: '≥ 50,000/s',
+      ok: busRate >= 50_000,
+    });
+    await drain(hub.client, 'sink');
+
+    await Promise.all(
+      Array.from({ length: FANOUT_CIS }, (_, i) => hub.client.call(Spawn, { kind: 'process', name: `fan${i}`, command: ['sleep', '3600'] })),
+    );
+    await sleep(500);
+    const fan = await lineClient(busSocket);
+    const fanLat: number[] = [];
+    for (let i = 0; i < FANOUTS; i++) {
+      const t0 = process.hrtime.bigint();
+      fan.socket.write(`{"to":"*","from":"bench","content":"broadcast ${i}"}\n`);
+      await fan.until(i + 1);
+      fanLat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    fan.socket.destroy();
+    report({
+      section: 'bus',
+      metric: `broadcast to ${FANOUT_CIS + 1} CIs, ack (all copies durable) p50`,
+      raw: `${percentile(rawLat, 0.5).toFixed(3)} ms (1 msg)`,
+      hub: `${percentile(fanLat, 0.5).toFixed(3)} ms`,
+      ratio: `p99 ${percentile(fanLat, 0.99).toFixed(2)} ms`,
+    });
+  } finally {
+    raw.child.kill();
+    await hub.stop();
+  }
+}
+
+async function drain(client: Awaited<ReturnType<typeof benchHub>>['client'], name: string): Promise<void> {
+  for (;;) {
+    const { messages } = await client.call(Receive, { name, max: 10_000, waitMs: 0 });
+    if (messages.length === 0) return;
+    await client.call(Ack, { name, ids: messages.map((m) => m.id) });
+  }
+}
