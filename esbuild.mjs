@@ -1,6 +1,6 @@
 // One build script, one list of bundles. `node esbuild.mjs [--watch] [--production]`.
 import * as esbuild from 'esbuild';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 const production = process.argv.includes('--production');
@@ -26,8 +26,26 @@ const bundles = [
   { ...node, entryPoints: ['server/screen/worker.ts'], outfile: 'dist/screenWorker.js' },
   { ...node, entryPoints: ['server/ptyReader.ts'], outfile: 'dist/ptyReader.js' },
   { ...node, entryPoints: ['cli/cihub.ts'], outfile: 'dist/cihub.js', banner: { js: '#!/usr/bin/env node' } },
+  {
+    entryPoints: ['media/chat/main.ts'],
+    outfile: 'dist/webview.js',
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    sourcemap: !production,
+    minify: production,
+    logLevel: 'warning',
+  },
 ];
 
+/** Codicons for the webview (the font and its stylesheet), served from dist/. */
+function copyAssets() {
+  cpSync('node_modules/@vscode/codicons/dist/codicon.css', 'dist/codicons/codicon.css');
+  cpSync('node_modules/@vscode/codicons/dist/codicon.ttf', 'dist/codicons/codicon.ttf');
+}
+
+copyAssets();
 if (watch) {
   for (const options of bundles) await (await esbuild.context(options)).watch();
   console.log('watching…');

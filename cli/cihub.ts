@@ -36,13 +36,12 @@ import {
   StopHub,
   describeBadName,
   hubPaths,
-  type CiInfo,
 } from '../server/protocol';
 import { HUB_NODE_FLAGS, HubClient, HubRequestError, connectSocket, hubSocket, startHub } from '../client/hubClient';
 import { processEnv } from '../server/env';
 import { attach, DETACH_KEY_NAME } from './attach';
 import { defaultWrapName, wrap } from './wrap';
-import { ago, bytes, duration, table, tildify } from './format';
+import { formatList, formatStatus, tildify } from '../client/format';
 
 class UsageError extends Error {}
 
@@ -152,22 +151,6 @@ function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** `3 waiting (oldest 2m ago), 1 held, 12 delivered` in short: `3 (2m) +1 held, 12 done`. */
-function describeQueue(ci: CiInfo): string {
-  const q = ci.queue;
-  if (!q) return '-';
-  const parts = [`${q.depth}${q.depth && q.oldest ? ` (${duration(Date.now() - q.oldest)})` : ''}`];
-  if (q.held) parts.push(`${q.held} held`);
-  parts.push(`${q.delivered} done`);
-  const policy = ci.kind === 'process' && ci.policy && ci.policy !== 'inbox' ? ` [${ci.policy}]` : '';
-  return `${parts.join(', ')}${policy}${ci.forwardedTo ? ` → ${ci.forwardedTo}` : ''}`;
-}
-
-function describeState(ci: CiInfo): string {
-  if (ci.state === 'failed' || ci.state === 'exited') return ci.reason ? `${ci.state} (${ci.reason})` : ci.state;
-  return ci.state;
-}
-
 async function run(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   switch (verb) {
@@ -232,26 +215,7 @@ async function run(argv: string[]): Promise<number> {
         printJson(status);
         return 0;
       }
-      const { hub, cis } = status;
-      process.stdout.write(
-        `hub: pid ${hub.pid}, version ${hub.version}, up ${duration(hub.uptimeMs)}, ${hub.clients} client(s), ${bytes(hub.rssBytes)} RSS\n` +
-          `  socket ${hub.socket}\n  bus    ${hub.busDir}\n  state  ${hub.stateDir}\n`,
-      );
-      if (cis.length === 0) {
-        process.stdout.write('no CIs; start one with: cihub spawn <name> -- <command>\n');
-        return 0;
-      }
-      const rows = cis.map((ci) => [
-        ci.name,
-        describeState(ci),
-        ci.pid === undefined ? '-' : String(ci.pid),
-        ci.stats ? `${ci.stats.cpuPercent === undefined ? '' : `${ci.stats.cpuPercent.toFixed(0)}% `}${ci.stats.cpuSeconds.toFixed(1)}s` : '-',
-        ci.stats ? `${bytes(ci.stats.rssBytes)} (${ci.stats.processes}p)` : '-',
-        ago(ci.lastOutputAt),
-        ci.bytesCaptured === undefined ? '-' : bytes(ci.bytesCaptured),
-        String(ci.attached ?? '-'),
-      ]);
-      process.stdout.write(`${table(['NAME', 'STATE', 'PID', 'CPU', 'MEMORY', 'LAST OUTPUT', 'CAPTURED', 'ATTACHED'], rows)}\n`);
+      process.stdout.write(`${formatStatus(status)}\n`);
       return 0;
     }
 
@@ -265,22 +229,7 @@ async function run(argv: string[]): Promise<number> {
         printJson(cis);
         return 0;
       }
-      if (cis.length === 0) {
-        process.stdout.write('no CIs; start one with: cihub spawn <name> -- <command>\n');
-        return 0;
-      }
-      const now = Date.now();
-      const rows = cis.map((ci) => [
-        ci.name,
-        ci.kind,
-        describeState(ci),
-        ci.pid === undefined ? '-' : String(ci.pid),
-        ci.kind === 'external' ? tildify(ci.socket) : tildify(ci.project),
-        ci.state === 'running' && ci.startedAt ? duration(now - ci.startedAt) : '-',
-        ci.bytesCaptured === undefined ? '-' : bytes(ci.bytesCaptured),
-        describeQueue(ci),
-      ]);
-      process.stdout.write(`${table(['NAME', 'KIND', 'STATE', 'PID', 'PROJECT', 'UPTIME', 'CAPTURED', 'QUEUE'], rows)}\n`);
+      process.stdout.write(`${formatList(cis)}\n`);
       return 0;
     }
 
@@ -557,6 +506,7 @@ function describeConfig(c: HubConfig): string {
     `contextPrefix      ${c.contextPrefix}`,
     `injectQuietMs      ${c.injectQuietMs}`,
     `injectHumanIdleMs  ${c.injectHumanIdleMs}`,
+    `defaultCiGraceMs   ${c.defaultCiGraceMs}`,
   ].join('\n');
 }
 
@@ -580,8 +530,10 @@ function configChange(key: string, value: string): z.input<typeof SetConfig.para
       return { injectQuietMs: number() };
     case 'injectHumanIdleMs':
       return { injectHumanIdleMs: number() };
+    case 'defaultCiGraceMs':
+      return { defaultCiGraceMs: number() };
     default:
-      throw new UsageError(`unknown setting "${key}"; settings: ports.enabled, ports.base, contextPrefix, injectQuietMs, injectHumanIdleMs`);
+      throw new UsageError(`unknown setting "${key}"; settings: ports.enabled, ports.base, contextPrefix, injectQuietMs, injectHumanIdleMs, defaultCiGraceMs`);
   }
 }
 

@@ -23,6 +23,8 @@ export interface NewProcessCi {
   cols: number;
   rows: number;
   host: CiRecord['host'];
+  defaultFor?: string;
+  kept?: boolean;
 }
 
 /** Who hears about CIs coming, changing and going (the hub: the bus and watching clients). */
@@ -123,6 +125,8 @@ export class Cis {
       cols: spec.cols,
       rows: spec.rows,
       host: spec.host,
+      defaultFor: spec.defaultFor,
+      kept: spec.kept,
       desired: 'running',
       restarts: 0,
       bytesCaptured: 0,

@@ -4,8 +4,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { HubConfig } from './protocol';
+import type { z } from 'zod';
+import { HubConfig, type SetConfig } from './protocol';
 import { errnoCode, errorMessage } from './errors';
+
+/** The entries of `o` whose value is not undefined (a partial update leaves the others as they are). */
+function defined(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
 
 export class ConfigStore {
   private readonly file: string;
@@ -30,14 +36,9 @@ export class ConfigStore {
   }
 
   /** Applies a partial update and saves it. */
-  update(change: { ports?: { enabled?: boolean; base?: number }; contextPrefix?: HubConfig['contextPrefix']; injectQuietMs?: number; injectHumanIdleMs?: number }): HubConfig {
-    const next: HubConfig = {
-      ...this.current,
-      ...(change.contextPrefix !== undefined ? { contextPrefix: change.contextPrefix } : {}),
-      ...(change.injectQuietMs !== undefined ? { injectQuietMs: change.injectQuietMs } : {}),
-      ...(change.injectHumanIdleMs !== undefined ? { injectHumanIdleMs: change.injectHumanIdleMs } : {}),
-      ports: { ...this.current.ports, ...(change.ports ?? {}) },
-    };
+  update(change: z.output<typeof SetConfig.params>): HubConfig {
+    const { ports, ...rest } = change;
+    const next = HubConfig.parse({ ...this.current, ...defined(rest), ports: { ...this.current.ports, ...defined(ports ?? {}) } });
     const tmp = `${this.file}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(next, null, 2), { mode: 0o600 });
     fs.renameSync(tmp, this.file);

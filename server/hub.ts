@@ -24,6 +24,9 @@ import { registerCiRequests } from './api/cis';
 import { registerTerminalRequests } from './api/terminals';
 import { registerBusRequests } from './api/bus';
 import { registerHubRequests } from './api/hub';
+import { registerProjectRequests } from './api/projects';
+import { Projects } from './projects';
+import { Chats } from './chat';
 
 /** However long CIs take to stop (each is bounded by 3 × STOP_STEP_MS), the hub stops within this. */
 const STOP_DEADLINE_MS = 8000;
@@ -63,6 +66,8 @@ export class Hub implements HubContext {
   readonly cis: Cis;
   readonly bus: Bus;
   readonly config: ConfigStore;
+  readonly projects: Projects;
+  readonly chats: Chats;
   private readonly ports: Ports;
   private readonly rpc: RpcServer;
   private readonly cpuSamples = new Map<string, { cpuSeconds: number; at: number }>();
@@ -78,11 +83,17 @@ export class Hub implements HubContext {
     this.cis = new Cis({ paths, launcherDir: this.launcherDir, log: this.log, mirrors: this.mirrors });
     this.bus = new Bus(paths.stateDir, paths.busDir, this.log, this.cis, () => this.config.current, (event) => this.emit(event));
     this.ports = new Ports(this.bus, this.log);
+    this.projects = new Projects(this.cis, this.log, (projects) => this.emit({ type: 'projects', projects }), () => this.config.current.defaultCiGraceMs);
+    this.chats = new Chats(path.join(paths.stateDir, 'chats'), (event) => this.emit(event));
     this.rpc = new RpcServer(paths.socket, this.log, (client) => {
       registerHubRequests(client, this);
       registerCiRequests(client, this);
       registerTerminalRequests(client, this);
       registerBusRequests(client, this);
+      registerProjectRequests(client, this);
+    });
+    this.log.onLine((line) => {
+      if (/^\S+ (warn|error)/.test(line)) this.emit({ type: 'log', line });
     });
   }
 
@@ -118,21 +129,29 @@ export class Hub implements HubContext {
       },
       changed: (ci) => {
         hub.bus.ciChanged(ci.name);
+        if (!ci.running) hub.chats.ciEnded(ci.name);
         hub.emit({ type: 'ci', ci: hub.info(ci) });
       },
       removed: (name) => {
+        hub.chats.ciEnded(name);
         hub.bus.ciRemoved(name);
         hub.ports.update(hub.config.current, hub.cis.all());
         hub.emit({ type: 'ciRemoved', name });
       },
     });
     hub.ports.update(hub.config.current, hub.cis.all());
+    hub.projects.start();
     hub.log.info(`hub ${VERSION} ready: pid ${process.pid}, socket ${paths.socket}, state ${paths.stateDir}`);
     return { hub };
   }
 
   emit(event: HubEvent): void {
+    if (event.type === 'message') this.chats?.busEvent(event, this.projectOf(event.mailbox) ?? this.projectOf(event.message.from));
     for (const client of this.rpc.clients) if (client.watching) void client.send(Event, event);
+  }
+
+  private projectOf(name: string): string | undefined {
+    return this.cis.get(name)?.project;
   }
 
   clients() {
@@ -195,6 +214,8 @@ export class Hub implements HubContext {
           resolve();
         }, STOP_DEADLINE_MS);
       });
+      this.projects.stop();
+      this.chats.stop();
       await Promise.race([this.cis.shutdown(), deadline]);
       clearTimeout(timer);
       await this.ports.close();

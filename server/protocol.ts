@@ -9,9 +9,10 @@
  *
  * Every handler validates its parameters with the schema here; a bad request gets a `ResponseError`
  * whose code is one of {@link HubErrorCode} and whose message says what to do.
+ *
+ * This file imports nothing but zod (no Node modules), so the chat webview's bundle can share its
+ * schemas. Paths are POSIX: the hub runs on Linux and macOS.
  */
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { z } from 'zod';
 
 // ---------------------------------------------------------------------------------------------------
@@ -33,27 +34,26 @@ export interface HubPaths {
  * `$XDG_STATE_HOME/projects-chat` or `~/.local/state/projects-chat`.
  */
 export function hubPaths(env: NodeJS.ProcessEnv = process.env): HubPaths {
+  const join = (...parts: string[]) => parts.join('/').replace(/\/+/g, '/');
   const home = env.CIHUB_HOME;
   let runtimeDir: string;
   let stateDir: string;
   if (home) {
-    runtimeDir = path.join(home, 'run');
-    stateDir = path.join(home, 'state');
+    runtimeDir = join(home, 'run');
+    stateDir = join(home, 'state');
   } else {
     const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-    runtimeDir = env.XDG_RUNTIME_DIR
-      ? path.join(env.XDG_RUNTIME_DIR, 'projects-chat')
-      : path.join(os.tmpdir(), `projects-chat-${uid}`);
-    stateDir = env.XDG_STATE_HOME
-      ? path.join(env.XDG_STATE_HOME, 'projects-chat')
-      : path.join(env.HOME ?? os.homedir(), '.local', 'state', 'projects-chat');
+    // os.tmpdir() on POSIX: $TMPDIR, else /tmp.
+    const tmp = (env.TMPDIR ?? '/tmp').replace(/(.)\/$/, '$1');
+    runtimeDir = env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'projects-chat') : join(tmp, `projects-chat-${uid}`);
+    stateDir = env.XDG_STATE_HOME ? join(env.XDG_STATE_HOME, 'projects-chat') : join(env.HOME ?? '/', '.local', 'state', 'projects-chat');
   }
   return {
     runtimeDir,
     stateDir,
-    socket: path.join(runtimeDir, 'hub.sock'),
-    lock: path.join(runtimeDir, 'hub.lock'),
-    busDir: path.join(runtimeDir, 'bus'),
+    socket: join(runtimeDir, 'hub.sock'),
+    lock: join(runtimeDir, 'hub.lock'),
+    busDir: join(runtimeDir, 'bus'),
   };
 }
 
@@ -131,7 +131,7 @@ const TerminalSize = {
 const Env = z.record(z.string(), z.string());
 
 /** An absolute path (the hub does not know the client's working directory). */
-const AbsolutePath = z.string().refine((p) => path.isAbsolute(p), { message: 'must be an absolute path' });
+const AbsolutePath = z.string().refine((p) => p.startsWith('/'), { message: 'must be an absolute path' });
 
 /** What the hub reports about one CI. */
 export const CiInfo = z.object({
@@ -559,6 +559,8 @@ export const HubConfig = z.object({
   injectQuietMs: z.number().int().min(0).max(60_000).default(1500),
   /** …and no human typed into an attached terminal for this long (ms). */
   injectHumanIdleMs: z.number().int().min(0).max(600_000).default(5000),
+  /** A project's default CI is removed this long (ms) after its folder left the last window (a reload reconnects well within it). */
+  defaultCiGraceMs: z.number().int().min(0).max(86_400_000).default(60_000),
 });
 export type HubConfig = z.infer<typeof HubConfig>;
 
@@ -573,9 +575,115 @@ export const SetConfig = request(
     contextPrefix: z.enum(['cross-project', 'always', 'never']).optional(),
     injectQuietMs: z.number().int().min(0).max(60_000).optional(),
     injectHumanIdleMs: z.number().int().min(0).max(600_000).optional(),
+    defaultCiGraceMs: z.number().int().min(0).max(86_400_000).optional(),
   }),
   HubConfig,
 );
+
+// ---------------------------------------------------------------------------------------------------
+// Projects and chat (the VS Code windows)
+
+/** A workspace folder of a window. */
+export const ProjectFolder = z.object({ path: AbsolutePath, name: z.string().min(1).max(200) });
+
+/** A project as the hub knows it: the union of every connected window's folders. */
+export const ProjectInfo = z.object({
+  path: z.string(),
+  name: z.string(),
+  /** Connected windows that have it open. */
+  windows: z.number().int(),
+  /** Its default CI's name (`project-<slug>-ai`), whether or not it exists yet. */
+  defaultCi: z.string(),
+});
+export type ProjectInfo = z.infer<typeof ProjectInfo>;
+
+/**
+ * Registers this connection's (window's) workspace folders, replacing what it registered before. The
+ * hub keeps the union across windows and drops a window's folders when its connection closes. A
+ * project's default CI is removed once no window has had the project for `defaultCiGraceMs` (hub
+ * config), unless it is kept.
+ */
+export const RegisterProjects = request(
+  'projects/register',
+  z.object({ window: z.string().min(1).max(200), folders: z.array(ProjectFolder).max(1000) }),
+  z.object({ projects: z.array(ProjectInfo) }),
+);
+
+export const ListProjects = request('projects/list', Empty, z.object({ projects: z.array(ProjectInfo) }));
+
+/**
+ * Makes sure a project has its default CI (`project-<slug>-ai`), creating it with `command` when it does
+ * not exist. Answers with the CI. `keep` keeps it when the project leaves every window.
+ */
+export const EnsureDefaultCi = request(
+  'projects/ensureDefaultCi',
+  z.object({
+    project: AbsolutePath,
+    command: z.array(z.string()).min(1),
+    env: Env.optional(),
+    policy: DeliveryPolicy.optional(),
+    keep: z.boolean().optional(),
+  }),
+  CiInfo,
+);
+
+/** One line of a project's chat. Entries are upserted by id: a streaming reply is sent again as it grows. */
+export const ChatEntry = z.object({
+  id: z.string(),
+  /** ms since epoch */
+  t: z.number(),
+  /**
+   * `user`: a person; `ci`: a CI's reply or activity; `bus`: a message between CIs; `system`: a command's
+   * result; `error`: something that went wrong, with what to do.
+   */
+  role: z.enum(['user', 'ci', 'bus', 'system', 'error']),
+  /** The CI it is from (ci) or addressed to (user). */
+  ci: z.string().optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+  text: z.string(),
+  /** `markdown`: render as Markdown (safely); `terminal`: what a terminal showed, monospace; `plain`. */
+  format: z.enum(['markdown', 'terminal', 'plain']),
+  /** Still growing (a reply streaming in). */
+  streaming: z.boolean().optional(),
+  /** The reply was cut off (a stream broken halfway, or stopped). */
+  partial: z.boolean().optional(),
+  /** Held messages (hold policy) this entry shows, for Approve/Refuse. */
+  held: z.array(z.string()).optional(),
+});
+export type ChatEntry = z.infer<typeof ChatEntry>;
+
+/** A project's chat, oldest first (the last `limit` entries). */
+export const ChatHistory = request(
+  'chat/history',
+  z.object({ project: AbsolutePath, limit: z.number().int().min(1).max(10_000).default(500) }),
+  z.object({ entries: z.array(ChatEntry) }),
+);
+
+/**
+ * A person's chat message to a CI of a project. For a process CI the text is typed into its terminal
+ * (as the person would), and what it prints afterwards streams into the chat as a `ci` entry, rendered
+ * from the screen mirror as text; a model CI answers through its provider, streaming; an external CI
+ * gets it as a bus message.
+ */
+export const ChatSend = request(
+  'chat/send',
+  z.object({ project: AbsolutePath, to: CiName, text: z.string().min(1).max(1_000_000), from: z.string().min(1).max(128).default('you') }),
+  z.object({ entry: ChatEntry }),
+);
+
+/** Adds a `system` or `error` entry (a slash command's result) to a project's chat. */
+export const ChatAppend = request(
+  'chat/append',
+  z.object({ project: AbsolutePath, role: z.enum(['system', 'error']), text: z.string().max(1_000_000), format: z.enum(['markdown', 'terminal', 'plain']) }),
+  z.object({ entry: ChatEntry }),
+);
+
+/** Stops a CI's streaming reply (a model's request is cancelled; a process CI gets Ctrl-C). */
+export const ChatStop = request('chat/stop', z.object({ ci: CiName }), z.null());
+
+/** Recent hub log lines (for the extension's output channel). */
+export const Logs = request('hub/logs', Empty, z.object({ lines: z.array(z.string()) }));
 
 // ---------------------------------------------------------------------------------------------------
 // Events
@@ -586,6 +694,12 @@ export const HubEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ciRemoved'), name: z.string() }),
   /** A message was sent, queued, delivered, injected, held, refused, expired… (as the timeline records). */
   z.object({ type: z.literal('message'), outcome: MessageOutcome, mailbox: z.string(), message: Message, detail: z.string().optional() }),
+  /** The set of projects across windows changed. */
+  z.object({ type: z.literal('projects'), projects: z.array(ProjectInfo) }),
+  /** A chat entry of a project was added or updated. */
+  z.object({ type: z.literal('chat'), project: z.string(), entry: ChatEntry }),
+  /** A warning or error line of the hub's log. */
+  z.object({ type: z.literal('log'), line: z.string() }),
 ]);
 export type HubEvent = z.infer<typeof HubEvent>;
 

@@ -37,6 +37,10 @@ export const CiRecord = z.object({
   startedAt: z.number().optional(),
   endedAt: z.number().optional(),
   session: z.string().optional(),
+  /** The project this CI is the default CI of (`project-<slug>-ai`). */
+  defaultFor: z.string().optional(),
+  /** Keep it when its project leaves every window. */
+  kept: z.boolean().optional(),
 });
 export type CiRecord = z.infer<typeof CiRecord>;
 

@@ -78,6 +78,7 @@ export class CiTerminal {
   /** Attachments that may size the terminal, most recent last. */
   private readonly sizers: Attachment[] = [];
   private closed = false;
+  private readonly outputListeners = new Set<() => void>();
   backend: TerminalBackend | undefined;
   cols: number;
   rows: number;
@@ -155,6 +156,13 @@ export class CiTerminal {
     for (const a of this.attachments.values()) this.deliver(a, seq, text, json);
     if (captured) this.capture?.outputJson(json);
     this.screen.write(text, seq);
+    if (captured) for (const listener of this.outputListeners) listener();
+  }
+
+  /** Calls `listener` after each piece of output the CI prints; returns the unsubscribe. */
+  onOutput(listener: () => void): () => void {
+    this.outputListeners.add(listener);
+    return () => this.outputListeners.delete(listener);
   }
 
   /** Follows DECSET/DECRST 2004 (bracketed paste) in what the program prints. */

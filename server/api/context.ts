@@ -8,6 +8,8 @@ import type { Bus } from '../bus/bus';
 import type { ConfigStore } from '../config';
 import type { ScreenMirrors } from '../screen/mirror';
 import type { Client } from '../rpc';
+import type { Projects } from '../projects';
+import type { Chats } from '../chat';
 
 export interface HubContext {
   readonly log: Log;
@@ -16,6 +18,8 @@ export interface HubContext {
   readonly bus: Bus;
   readonly config: ConfigStore;
   readonly mirrors: ScreenMirrors;
+  readonly projects: Projects;
+  readonly chats: Chats;
   /** Tells watching clients. */
   emit(event: HubEvent): void;
   /** Throws `ShuttingDown` while the hub stops. */

@@ -12,6 +12,7 @@ import { parentPort } from 'node:worker_threads';
 import { Terminal, type IMarker } from '@xterm/headless';
 import { SerializeAddon } from '@xterm/addon-serialize';
 import type { FromWorker, RenderedCast, Reply, ToWorker } from './messages';
+import { bufferText, writeAll } from './text';
 
 /** Characters handed to xterm per write; keeps each parse slice short so control requests stay prompt. */
 const SLICE_CHARS = 256 * 1024;
@@ -123,26 +124,6 @@ class Screen {
     }
   }
 
-}
-
-/** Writes and waits until parsed. */
-function writeAll(term: Terminal, data: string): Promise<void> {
-  return new Promise((resolve) => term.write(data, resolve));
-}
-
-/** Lines `from`…end of the buffer as text: wrapped lines joined, trailing blank lines dropped. */
-function bufferText(term: Terminal, from: number, maxLines: number): string {
-  const buffer = term.buffer.active;
-  const lines: string[] = [];
-  for (let y = Math.max(0, from); y < buffer.length; y++) {
-    const line = buffer.getLine(y);
-    if (!line) continue;
-    const text = line.translateToString(true);
-    if (line.isWrapped && lines.length) lines[lines.length - 1] += text;
-    else lines.push(text);
-  }
-  while (lines.length && lines[lines.length - 1].trim() === '') lines.pop();
-  return lines.slice(-maxLines).join('\n');
 }
 
 /** Replays an asciicast v2 file into a headless terminal: the text a reader would have seen. */

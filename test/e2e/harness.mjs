@@ -4,8 +4,9 @@
 //   const server = await startCodeServer({ vsix, folder, theme: 'dark', env: { CIHUB_HOME } });
 //   const browser = await launchBrowser();
 //   const page = await openWorkbench(browser, server.url());
-//   await runCommand(page, 'Projects Chat: Show Status');
-//   const frame = await webviewFrame(page, (text) => text.includes('Projects Chat'));
+//   await runCommand(page, 'Some Extension: Some Command');   // palette title
+//   await openViewContainer(page, 'Projects Chat');           // activity-bar item
+//   const frame = await webviewFrame(page, 'text shown in the webview');
 //   …
 //   await browser.close(); await server.stop();
 //
@@ -91,6 +92,16 @@ function descendants(pid) {
   }
   return out;
 }
+/** Paths of Unix sockets some live process has bound (from /proc/net/unix). */
+function boundSockets() {
+  try {
+    return new Set(fs.readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)
+      .map((l) => l.trim().split(/\s+/)[7]).filter(Boolean));
+  } catch { return new Set(); }
+}
+/** @param {string} dir */
+const ipcSockets = (dir) => { try { return fs.readdirSync(dir).filter((f) => /^vscode-ipc-.*\.sock$/.test(f)); } catch { return []; } };
+
 const alive = (/** @type {number} */ pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 const groupAlive = (/** @type {number} */ pgid) => { try { process.kill(-pgid, 0); return true; } catch { return false; } };
 
@@ -122,7 +133,10 @@ function tail(file, lines = 20) {
  * @property {string} logFile           code-server's stdout+stderr
  * @property {(settings: Record<string, unknown>) => void} updateSettings  merge into settings.json; code-server
  *   does not watch that file, so this applies at the next window load (reloadWindow) — use the UI for live changes
- * @property {(opts?: { keepProfile?: boolean }) => Promise<void>} stop
+ * @property {(opts?: { keepProfile?: boolean, descendants?: boolean }) => Promise<void>} stop  SIGTERM, then
+ *   SIGKILL after 5 s, to code-server's process group and (unless descendants: false) to every process
+ *   descended from it — terminal shells run in their own sessions, and a hub the extension spawned detached is
+ *   still a descendant until its extension host exits; then removes the profile dir (unless keepProfile)
  */
 
 /**
@@ -205,6 +219,9 @@ export async function startCodeServer(opts = {}) {
   };
   writeSettings();
 
+  // Each extension host leaves a vscode-ipc-<uuid>.sock (its VSCODE_IPC_HOOK_CLI) in its tmpdir when killed.
+  const ipcDir = env.TMPDIR || os.tmpdir();
+  const ipcBefore = new Set(ipcSockets(ipcDir));
   const port = opts.port || await freePort();
   const out = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, [...baseArgs,
@@ -216,16 +233,21 @@ export async function startCodeServer(opts = {}) {
   const pid = /** @type {number} */ (child.pid);
   let exited = false;
   child.on('exit', () => { exited = true; });
-  const killer = () => { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } };
+  const killer = () => {
+    const tree = descendants(pid);
+    try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const p of tree) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    if (!process.env.E2E_KEEP_PROFILE) { try { fs.rmSync(profileDir, { recursive: true, force: true }); } catch { /* best effort */ } }
+  };
   onExitKillers.add(killer);
 
   let stopped = false;
-  /** @param {{ keepProfile?: boolean }} [o] */
+  /** @param {{ keepProfile?: boolean, descendants?: boolean }} [o] */
   const stop = async (o = {}) => {
     if (stopped) return;
     stopped = true;
     // Terminal shells run in their own sessions (node-pty calls setsid): collect them before the tree goes.
-    const tree = descendants(pid);
+    const tree = o.descendants === false ? [] : descendants(pid);
     for (const sig of /** @type {const} */ (['SIGTERM', 'SIGKILL'])) {
       try { process.kill(-pid, sig); } catch { /* group gone */ }
       for (const p of tree) { try { process.kill(p, sig); } catch { /* gone */ } }
@@ -234,17 +256,23 @@ export async function startCodeServer(opts = {}) {
       if (!groupAlive(pid) && !tree.some(alive)) break;
     }
     onExitKillers.delete(killer);
+    // Remove the IPC sockets that appeared since start and that no live process has bound (a concurrent
+    // code-server's are bound, so they stay).
+    const bound = boundSockets();
+    for (const f of ipcSockets(ipcDir)) {
+      const p = path.join(ipcDir, f);
+      if (!ipcBefore.has(f) && !bound.has(p)) fs.rmSync(p, { force: true });
+    }
     if (!o.keepProfile && !process.env.E2E_KEEP_PROFILE) fs.rmSync(profileDir, { recursive: true, force: true });
   };
 
   try {
-    await waitFor(async () => {
-      if (exited) throw Object.assign(new Error('code-server exited'), { fatal: true });
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
-      return res.ok;
-    }, Math.max(1000, deadline - Date.now()), `code-server on port ${port}`, 100).catch((e) => {
-      throw new Error(`${exited ? 'code-server exited during start' : e.message}; log ${logFile}:\n${tail(logFile)}`);
+    await waitFor(async () => exited
+      || (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) })).ok,
+    Math.max(1000, deadline - Date.now()), `code-server on port ${port}`, 100).catch((e) => {
+      throw new Error(`${e.message}; log ${logFile}:\n${tail(logFile)}`);
     });
+    if (exited) throw new Error(`code-server exited during start; log ${logFile}:\n${tail(logFile)}`);
   } catch (e) {
     await stop({ keepProfile: true });
     throw e;
@@ -269,12 +297,18 @@ export async function startCodeServer(opts = {}) {
  */
 export async function launchBrowser(opts = {}) {
   const { chromium } = playwright();
-  return chromium.launch({
+  // Chromium keeps its crash database under $XDG_CONFIG_HOME/chromium even with playwright's temp profile:
+  // give it a throwaway XDG_CONFIG_HOME so nothing lands in ~/.config.
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-chromium-'));
+  const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: opts.headless ?? true,
+    env: { ...process.env, XDG_CONFIG_HOME: home },
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--no-first-run', '--disable-quic', '--disable-sync', '--disable-dev-shm-usage', ...(opts.args || [])],
-  });
+  }).catch((e) => { fs.rmSync(home, { recursive: true, force: true }); throw e; });
+  browser.on('disconnected', () => fs.rmSync(home, { recursive: true, force: true }));
+  return browser;
 }
 
 /**
@@ -363,6 +397,21 @@ export async function runCommand(page, title, opts = {}) {
 
 /** @param {string} s */
 const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Shows a view container from the activity bar (e.g. an extension's sidebar) by its title, and waits until it
+ * is the selected one.
+ * @param {import('playwright-core').Page} page @param {string} title the container's title (its tooltip)
+ */
+export async function openViewContainer(page, title) {
+  // aria-label is the title, plus " (keybinding)" for built-in containers.
+  const item = page.locator('.part.activitybar .action-item', {
+    has: page.locator(`a.action-label[aria-label="${title}"], a.action-label[aria-label^="${title} ("]`),
+  }).first();
+  await item.waitFor({ timeout: 20_000 });
+  if (!(await item.evaluate((e) => e.classList.contains('checked')))) await item.click();
+  await waitFor(() => item.evaluate((e) => e.classList.contains('checked')), 10_000, `the "${title}" view container to open`);
+}
 
 /**
  * The content frame of a webview (VS Code nests it: iframe.webview > iframe#active-frame; the extension's HTML

@@ -30,9 +30,9 @@ const RG_VERSION = 'v13.0.0-10';
 const RG_CACHE = path.join(os.tmpdir(), 'vscode-ripgrep-cache-1.15.11');
 const RG_TARBALL = path.join(RG_CACHE, `ripgrep-${RG_VERSION}-x86_64-unknown-linux-musl.tar.gz`);
 
-const log = (msg) => console.log(`[e2e setup] ${msg}`);
+const log = (/** @type {string} */ msg) => console.log(`[e2e setup] ${msg}`);
 class SetupError extends Error {}
-const fail = (msg) => { throw new SetupError(msg); };
+const fail = (/** @type {string} */ msg) => { throw new SetupError(msg); };
 
 /** @param {string} cmd */
 const which = (cmd) => {
@@ -69,6 +69,7 @@ function aptPackages() {
   if (!which('make')) missing.push('make');
   if (!which('python3')) missing.push('python3');
   if (!missing.length) { log('Debian packages present (libkrb5-dev, ripgrep, chromium, g++, make, python3)'); return; }
+  /** @type {string[]} */
   let sudo = [];
   if (process.getuid && process.getuid() !== 0) {
     if (!which('sudo')) fail(`missing Debian packages ${missing.join(' ')} and not root: run apt-get install -y ${missing.join(' ')}`);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  launchBrowser, notifications, openTerminal, openWorkbench, reloadWindow, runCommand, screenshot, setTheme,
+  launchBrowser, notifications, openTerminal, openViewContainer, openWorkbench, reloadWindow, runCommand, screenshot, setTheme,
   startCodeServer, terminalText, terminalType, waitFor, webviewFrame,
 } from './harness.mjs';
 import { buildProbeExtension } from './probe-extension.mjs';
@@ -68,7 +68,7 @@ describe('e2e harness smoke (code-server + probe extension)', { timeout: 300_000
   });
 
   step('the webview view opens from the activity bar and shows the extension host env', async () => {
-    await page.locator('.part.activitybar .action-item a[aria-label="E2E Probe"]').click();
+    await openViewContainer(page, 'E2E Probe');
     const frame = await webviewFrame(page, 'E2E probe webview');
     assert.equal(await frame.locator('#token').textContent(), token, 'env passed to startCodeServer reaches the extension host');
     assert.equal(await frame.locator('#count').textContent(), '1');
@@ -79,7 +79,7 @@ describe('e2e harness smoke (code-server + probe extension)', { timeout: 300_000
   step('a terminal opens and its text can be read', async () => {
     await openTerminal(page);
     await terminalType(page, 'echo "sum=$((40+2)) $E2E_PROBE_TOKEN"');
-    const text = await waitFor(async () => { const t = await terminalText(page); return t.includes(`sum=42 ${token}`) && t; },
+    const text = await waitFor(async () => { const t = await terminalText(page); return t.includes(`sum=42 ${token}`) ? t : ''; },
       10_000, 'the echo output in the terminal');
     assert.match(text, /echo "sum=\$\(\(40\+2\)\) \$E2E_PROBE_TOKEN"/, 'the typed command line is in the text too');
     await screenshot(page, 'smoke-dark');

@@ -1,0 +1,383 @@
+/**
+ * What the chat view shows and does: the projects of every window, the selected project's CIs and
+ * history, messages to CIs (`@name` for another one), and slash commands — each result or failure an
+ * entry in the project's chat, with what to do.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  Approve,
+  ChatAppend,
+  ChatHistory,
+  ChatSend,
+  ChatStop,
+  EnsureDefaultCi,
+  Event,
+  Export,
+  Kill,
+  List,
+  ListProjects,
+  Mailboxes,
+  Refuse,
+  Restart,
+  Send,
+  Spawn,
+  Status,
+  type ChatEntry,
+  type CiInfo,
+  type ProjectInfo,
+} from '../server/protocol';
+import { formatList, formatStatus, table, describeQueue } from '../client/format';
+import type { HubConnection } from './hubConnection';
+import type { ChatViewProvider } from './chatView';
+import type { Terminals } from './terminals';
+import type { CiView, ProjectView, WebviewToHost } from './webviewProtocol';
+import { parseChatInput, splitWords, SLASH_HELP, type SlashCommand } from './slashCommands';
+import { ciEnvironment } from './environment';
+import type { Settings } from './settings';
+
+/** workspaceState key of the project selected in this window. */
+const SELECTED = 'projectsChat.selectedProject';
+/** Agent CLIs offered as a project's default CI when none is configured, if found on PATH. */
+const KNOWN_AGENTS: readonly [string, string][] = [
+  ['claude', 'Claude Code'],
+  ['codex', 'OpenAI Codex CLI'],
+  ['aider', 'Aider'],
+  ['gemini', 'Gemini CLI'],
+  ['goose', 'Goose'],
+  ['opencode', 'opencode'],
+];
+
+function findOnPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, command);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      if (fs.statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class ChatController implements vscode.Disposable {
+  private projects: ProjectInfo[] = [];
+  private cis: CiInfo[] = [];
+  private selected: string | undefined;
+  /** Messages typed while the user chooses a default CI: sent once it exists. */
+  private readonly pending = new Map<string, string>();
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly changeEmitter = new vscode.EventEmitter<void>();
+  /** The CIs or projects changed (for the status bar). */
+  readonly onDidChange = this.changeEmitter.event;
+
+  constructor(
+    private readonly hub: HubConnection,
+    private readonly view: ChatViewProvider,
+    private readonly terminals: Terminals,
+    private readonly state: vscode.Memento,
+    private readonly settings: () => Settings,
+    private readonly localFolders: () => string[],
+  ) {
+    this.selected = state.get<string>(SELECTED);
+    this.disposables.push(
+      view.onDidBecomeReady(() => void this.init()),
+      hub.onDidChangeState(({ state, message }) => view.post({ type: 'hub', state, message })),
+      hub.onDidConnect(() => void this.init()),
+      hub.on(Event, (event) => {
+        switch (event.type) {
+          case 'projects':
+            this.projects = event.projects;
+            this.ensureSelection();
+            view.post({ type: 'projects', projects: this.projectViews(), selected: this.selected });
+            this.changeEmitter.fire();
+            return;
+          case 'chat':
+            view.post({ type: 'entry', project: event.project, entry: event.entry });
+            return;
+          case 'ci':
+          case 'ciRemoved':
+          case 'message':
+            this.scheduleRefresh();
+            return;
+          case 'log':
+            return;
+        }
+      }),
+    );
+  }
+
+  /** Every CI the hub reported last (for the status bar). */
+  get allCis(): readonly CiInfo[] {
+    return this.cis;
+  }
+
+  private scheduleRefresh(): void {
+    this.refreshTimer ??= setTimeout(() => {
+      this.refreshTimer = undefined;
+      void this.refreshCis();
+    }, 100);
+  }
+
+  private async refreshCis(): Promise<void> {
+    try {
+      this.cis = (await this.hub.call(List, {})).cis;
+    } catch {
+      return; // disconnected: the next connect refreshes everything
+    }
+    if (this.selected) this.view.post({ type: 'cis', project: this.selected, cis: this.ciViews(this.selected) });
+    this.changeEmitter.fire();
+  }
+
+  /** Sends the webview everything (after `ready`, and after each reconnect). */
+  private async init(): Promise<void> {
+    if (this.hub.state !== 'connected') {
+      this.view.post({ type: 'init', projects: this.projectViews(), selected: this.selected, cis: [], entries: [], hub: this.hub.state });
+      return;
+    }
+    try {
+      this.projects = (await this.hub.call(ListProjects, {})).projects;
+      this.cis = (await this.hub.call(List, {})).cis;
+      this.ensureSelection();
+      const entries = this.selected ? (await this.hub.call(ChatHistory, { project: this.selected })).entries : [];
+      this.view.post({
+        type: 'init',
+        projects: this.projectViews(),
+        selected: this.selected,
+        cis: this.selected ? this.ciViews(this.selected) : [],
+        entries,
+        hub: 'connected',
+      });
+      this.changeEmitter.fire();
+    } catch (error) {
+      this.view.post({ type: 'hub', state: this.hub.state, message: errorText(error) });
+    }
+  }
+
+  private ensureSelection(): void {
+    if (this.selected && this.projects.some((p) => p.path === this.selected)) return;
+    const here = this.localFolders();
+    this.selected = here[0] ?? this.projects[0]?.path;
+    void this.state.update(SELECTED, this.selected);
+  }
+
+  private projectViews(): ProjectView[] {
+    const here = new Set(this.localFolders());
+    return this.projects.map((p) => ({ path: p.path, name: p.name, here: here.has(p.path), windows: p.windows }));
+  }
+
+  private project(projectPath: string): ProjectInfo | undefined {
+    return this.projects.find((p) => p.path === projectPath);
+  }
+
+  private ciViews(projectPath: string): CiView[] {
+    const defaultCi = this.project(projectPath)?.defaultCi;
+    const views: CiView[] = this.cis
+      .filter((ci) => ci.project === projectPath)
+      .map((ci) => ({
+        name: ci.name,
+        kind: ci.kind,
+        state: ci.state,
+        detail: ci.command?.join(' ') ?? ci.socket ?? '',
+        unread: ci.queue?.depth ?? 0,
+        held: ci.queue?.held ?? 0,
+        isDefault: ci.name === defaultCi,
+        hasTerminal: ci.kind !== 'external',
+      }));
+    if (defaultCi && !views.some((v) => v.isDefault)) {
+      views.unshift({ name: defaultCi, kind: 'process', state: 'not started', detail: this.settings().defaultCi || 'not configured', unread: 0, held: 0, isDefault: true, hasTerminal: false });
+    }
+    return views;
+  }
+
+  /** Handles a message from the webview. */
+  handle(message: WebviewToHost): void {
+    void this.dispatch(message).catch((error) => this.fail(this.selected, errorText(error)));
+  }
+
+  private async dispatch(message: WebviewToHost): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        return this.init();
+      case 'selectProject':
+        this.selected = message.project;
+        await this.state.update(SELECTED, message.project);
+        this.view.post({ type: 'history', project: message.project, entries: (await this.hub.call(ChatHistory, { project: message.project })).entries });
+        this.view.post({ type: 'cis', project: message.project, cis: this.ciViews(message.project) });
+        return;
+      case 'send':
+        return this.send(message.project, message.text);
+      case 'openTerminal':
+        this.terminals.show(message.ci);
+        return;
+      case 'stop':
+        await this.hub.call(ChatStop, { ci: message.ci });
+        return;
+      case 'approve':
+        await this.hub.call(Approve, { name: message.ci, ids: message.ids });
+        return;
+      case 'refuse':
+        await this.hub.call(Refuse, { name: message.ci, ids: message.ids });
+        return;
+      case 'chooseDefaultCi':
+        return this.chooseDefaultCi(message.project, message.option);
+      case 'openSettings':
+        await vscode.commands.executeCommand('workbench.action.openSettings', 'projectsChat');
+        return;
+    }
+  }
+
+  /** A line in the chat: persisted in the project's history when the hub is there, shown locally otherwise. */
+  private async note(project: string | undefined, role: 'system' | 'error', text: string, format: ChatEntry['format'] = 'markdown'): Promise<void> {
+    if (!project) {
+      void (role === 'error' ? vscode.window.showErrorMessage(text) : vscode.window.showInformationMessage(text));
+      return;
+    }
+    try {
+      await this.hub.call(ChatAppend, { project, role, text, format });
+    } catch {
+      this.view.post({ type: 'entry', project, entry: { id: `local-${Date.now()}-${Math.random()}`, t: Date.now(), role, text, format } });
+    }
+  }
+
+  private fail(project: string | undefined, text: string): void {
+    void this.note(project, 'error', text);
+  }
+
+  /** What the user typed in the chat of `project`. */
+  async send(project: string, text: string): Promise<void> {
+    const input = parseChatInput(text);
+    if (input.kind === 'invalid') return this.note(project, 'error', input.error);
+    if (input.kind === 'command') return this.run(project, input.command);
+    let to = input.to;
+    if (!to) {
+      const ci = await this.ensureDefaultCi(project, input.text);
+      if (!ci) return;
+      to = ci.name;
+    }
+    await this.hub.call(ChatSend, { project, to, text: input.text });
+  }
+
+  /** The default CI's command from the settings, or undefined when none is configured. */
+  private defaultCommand(): string[] | undefined {
+    const configured = this.settings().defaultCi;
+    if (!configured) return undefined;
+    const words = splitWords(configured);
+    return Array.isArray(words) && words.length ? words : undefined;
+  }
+
+  /** Makes sure the project's default CI exists; with nothing configured, offers a choice instead. */
+  private async ensureDefaultCi(project: string, pendingText?: string): Promise<CiInfo | undefined> {
+    const command = this.defaultCommand();
+    if (!command) {
+      if (pendingText) this.pending.set(project, pendingText);
+      this.view.post({ type: 'chooseDefaultCi', project, options: this.defaultCiOptions() });
+      return undefined;
+    }
+    const s = this.settings();
+    return this.hub.call(EnsureDefaultCi, { project, command, env: ciEnvironment(process.env), policy: s.defaultCiPolicy, keep: s.keepDefaultCis });
+  }
+
+  private defaultCiOptions(): { id: string; label: string; detail: string }[] {
+    const options = KNOWN_AGENTS.filter(([command]) => findOnPath(command, process.env)).map(([command, label]) => ({
+      id: command,
+      label,
+      detail: `run \`${command}\` in the project folder`,
+    }));
+    const shell = process.env.SHELL ?? '/bin/sh';
+    options.push({ id: shell, label: `A shell (${path.basename(shell)})`, detail: 'a plain terminal you and other CIs can type into' });
+    return options;
+  }
+
+  private async chooseDefaultCi(project: string, option: string): Promise<void> {
+    await vscode.workspace.getConfiguration('projectsChat').update('defaultCi', option, vscode.ConfigurationTarget.Global);
+    const ci = await this.ensureDefaultCi(project);
+    if (!ci) return;
+    await this.note(project, 'system', `Default CI for this project: \`${ci.name}\` running \`${option}\` (change it in Settings → Projects Chat: Default CI).`);
+    const text = this.pending.get(project);
+    this.pending.delete(project);
+    if (text) await this.hub.call(ChatSend, { project, to: ci.name, text });
+  }
+
+  /** Runs a slash command; its result (or failure) becomes an entry of the chat. */
+  private async run(project: string, command: SlashCommand): Promise<void> {
+    try {
+      switch (command.name) {
+        case 'help':
+          return this.note(project, 'system', `| command | |\n|---|---|\n${SLASH_HELP.map(([c, d]) => `| \`${c}\` | ${d} |`).join('\n')}`);
+        case 'status':
+          return this.note(project, 'system', formatStatus(await this.hub.call(Status, {})), 'terminal');
+        case 'jobs': {
+          const { cis } = await this.hub.call(List, {});
+          const { mailboxes } = await this.hub.call(Mailboxes, {});
+          const boxes = mailboxes.length
+            ? `\n\nmailboxes:\n${table(['NAME', 'QUEUE'], mailboxes.map((m) => [m.name, describeQueue({ name: m.name, kind: 'external', state: 'running', createdAt: 0, queue: m.queue })]))}`
+            : '';
+          return this.note(project, 'system', `${formatList(cis)}${boxes}`, 'terminal');
+        }
+        case 'spawn': {
+          if (command.provider) {
+            return this.note(project, 'error', `/spawn --provider needs model CIs, which this hub does not offer yet.`);
+          }
+          const run = command.command ?? this.defaultCommand() ?? [process.env.SHELL ?? '/bin/sh'];
+          const ci = await this.hub.call(Spawn, { kind: 'process', name: command.ci, command: run, cwd: project, project, env: ciEnvironment(process.env) });
+          if (ci.state === 'failed') return this.note(project, 'error', `${ci.name} failed: ${ci.reason ?? 'unknown reason'}`);
+          return this.note(project, 'system', `Started \`${ci.name}\` (pid ${ci.pid}): \`${run.join(' ')}\`. Message it with \`@${ci.name} …\`, open its terminal with \`/attach ${ci.name}\`.`);
+        }
+        case 'kill': {
+          const ci = await this.hub.call(Kill, { name: command.ci });
+          return this.note(project, 'system', `Stopped \`${ci.name}\`${ci.reason ? ` (${ci.reason})` : ''}. \`/restart ${ci.name}\` starts it again.`);
+        }
+        case 'restart': {
+          const ci = await this.hub.call(Restart, { name: command.ci });
+          if (ci.state === 'failed') return this.note(project, 'error', `${ci.name} failed: ${ci.reason ?? 'unknown reason'}`);
+          return this.note(project, 'system', `Restarted \`${ci.name}\` (pid ${ci.pid}).`);
+        }
+        case 'send': {
+          const result = await this.hub.call(Send, { message: { from: 'you', to: command.to, content: command.text } });
+          return this.note(project, 'system', `Sent to ${result.recipients.map((r) => `\`${r}\``).join(', ') || 'nobody (no other CI)'}.`);
+        }
+        case 'attach':
+          if (!this.cis.some((c) => c.name === command.ci)) await this.refreshCis();
+          if (!this.cis.some((c) => c.name === command.ci)) return this.note(project, 'error', `No CI named \`${command.ci}\`. \`/jobs\` lists them.`);
+          this.terminals.show(command.ci);
+          return;
+        case 'export':
+          return this.export(project, command.ci, command.format);
+      }
+    } catch (error) {
+      return this.note(project, 'error', errorText(error));
+    }
+  }
+
+  /** Saves a CI's transcript where the user says. */
+  async export(project: string | undefined, ci: string, format: 'cast' | 'jsonl' | 'md'): Promise<void> {
+    const result = await this.hub.call(Export, { name: ci, format });
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.file(path.join(project ?? this.localFolders()[0] ?? process.env.HOME ?? '/', `${ci}-${result.session.id}.${format}`)),
+      title: `Export the transcript of ${ci}`,
+    });
+    if (!target) return;
+    await fs.promises.copyFile(result.path, target.fsPath);
+    await this.note(project, 'system', `Saved the ${format} transcript of \`${ci}\` (session ${result.session.id}) to \`${target.fsPath}\`.`);
+    if (format === 'md') await vscode.window.showTextDocument(target);
+  }
+
+  get selectedProject(): string | undefined {
+    return this.selected;
+  }
+
+  dispose(): void {
+    clearTimeout(this.refreshTimer);
+    for (const d of this.disposables) d.dispose();
+    this.changeEmitter.dispose();
+  }
+}

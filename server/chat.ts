@@ -1,0 +1,210 @@
+/**
+ * Each project's chat: what people said to its CIs, what the CIs answered, and the bus traffic between
+ * them — kept by the hub (`chats/<project>.jsonl` in the state dir), so every window shows the same
+ * history and it survives reloads.
+ *
+ * A message to a process CI is typed into its terminal as the person would type it; what the CI prints
+ * afterwards streams in as a `ci` entry, rendered as text from the screen mirror (never raw escape codes)
+ * until it has been quiet for {@link REPLY_QUIET_MS}.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ChatEntry, type HubEvent } from './protocol';
+import type { ProcessCi } from './ci';
+import { sanitize, INJECT_ENTER_DELAY_MS } from './bus/inject';
+
+/** A process CI's reply is final once it has printed nothing for this long. */
+export const REPLY_QUIET_MS = 2500;
+/** Streaming updates of a reply go out at most this often (the UI, not the keystroke path). */
+const REPLY_UPDATE_MS = 150;
+/** Entries a project's history keeps in memory and answers with. */
+const HISTORY_LIMIT = 2000;
+/** Lines of a process CI's screen a reply shows at most. */
+const REPLY_MAX_LINES = 400;
+
+/** A file name for a project's chat: readable and unique. */
+function chatFile(dir: string, project: string): string {
+  const slug = path.basename(project).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'root';
+  return path.join(dir, `${slug}-${createHash('sha256').update(project).digest('hex').slice(0, 8)}.jsonl`);
+}
+
+/** The keystrokes that type `text` as a person would: one bracketed paste if the program asked for it. */
+export function typedText(text: string, bracketedPaste: boolean): string {
+  return bracketedPaste ? `\x1b[200~${sanitize(text, true)}\x1b[201~` : sanitize(text, false);
+}
+
+interface Reply {
+  entry: ChatEntry;
+  project: string;
+  stop: () => void;
+}
+
+export class Chats {
+  private readonly histories = new Map<string, ChatEntry[]>();
+  private readonly replies = new Map<string, Reply>();
+  /** Chat messages sent as bus messages (to external and model CIs): message id → project. */
+  private readonly awaiting = new Map<string, string>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly emit: (event: HubEvent) => void,
+  ) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  history(project: string, limit: number): ChatEntry[] {
+    return this.load(project).slice(-limit);
+  }
+
+  private load(project: string): ChatEntry[] {
+    let entries = this.histories.get(project);
+    if (entries) return entries;
+    const byId = new Map<string, ChatEntry>();
+    try {
+      for (const line of fs.readFileSync(chatFile(this.dir, project), 'utf8').split('\n')) {
+        if (!line) continue;
+        try {
+          const entry = ChatEntry.safeParse(JSON.parse(line));
+          if (entry.success) byId.set(entry.data.id, entry.data);
+        } catch {
+          // a line cut by a crash
+        }
+      }
+    } catch {
+      // no chat yet
+    }
+    // A reply that was still streaming when the hub stopped is as complete as it will get.
+    entries = [...byId.values()].map((e) => (e.streaming ? { ...e, streaming: false, partial: true } : e)).slice(-HISTORY_LIMIT);
+    this.histories.set(project, entries);
+    return entries;
+  }
+
+  /** Adds or replaces an entry; `persist` writes it to the project's file (final states only). */
+  put(project: string, entry: ChatEntry, persist = true): ChatEntry {
+    const entries = this.load(project);
+    const at = entries.findIndex((e) => e.id === entry.id);
+    if (at >= 0) entries[at] = entry;
+    else {
+      entries.push(entry);
+      if (entries.length > HISTORY_LIMIT) entries.splice(0, entries.length - HISTORY_LIMIT);
+    }
+    if (persist) fs.appendFileSync(chatFile(this.dir, project), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    this.emit({ type: 'chat', project, entry });
+    return entry;
+  }
+
+  add(project: string, fields: Omit<ChatEntry, 'id' | 't'>): ChatEntry {
+    return this.put(project, { id: randomUUID(), t: Date.now(), ...fields });
+  }
+
+  /** Types a person's message into a process CI and streams what it prints back as its reply. */
+  async sendToProcess(project: string, ci: ProcessCi, text: string, from: string): Promise<ChatEntry> {
+    const user = this.add(project, { role: 'user', from, to: ci.name, ci: ci.name, text, format: 'markdown' });
+    if (ci.state !== 'running') {
+      this.add(project, {
+        role: 'error',
+        ci: ci.name,
+        text: `${ci.name} is ${ci.state}${ci.record.reason ? ` (${ci.record.reason})` : ''}: start it again with \`/restart ${ci.name}\` or \`cihub restart ${ci.name}\`.`,
+        format: 'markdown',
+      });
+      return user;
+    }
+    this.replies.get(ci.name)?.stop();
+    const marker = await ci.terminal.mark();
+    ci.terminal.stats.lastTypedAt = Date.now();
+    ci.type(typedText(text, ci.terminal.stats.bracketedPaste));
+    setTimeout(() => ci.type('\r'), INJECT_ENTER_DELAY_MS).unref();
+    this.watchReply(project, ci, marker);
+    return user;
+  }
+
+  /** Streams what `ci` prints from `marker` on into one `ci` entry until it has been quiet. */
+  private watchReply(project: string, ci: ProcessCi, marker: number | undefined): void {
+    const entry: ChatEntry = { id: randomUUID(), t: Date.now(), role: 'ci', ci: ci.name, from: ci.name, text: '', format: 'terminal', streaming: true };
+    let started = false;
+    let updateTimer: NodeJS.Timeout | undefined;
+    let quietTimer: NodeJS.Timeout | undefined;
+    let done = false;
+    const render = async (final: boolean) => {
+      const { text, truncated } = await ci.terminal.textSince(marker, REPLY_MAX_LINES).catch(() => ({ text: entry.text, truncated: false }));
+      entry.text = truncated ? `…\n${text}` : text;
+      entry.streaming = !final;
+      if (started || final) this.put(project, { ...entry }, final);
+    };
+    const finish = () => {
+      if (done) return;
+      done = true;
+      unsubscribe();
+      clearTimeout(updateTimer);
+      clearTimeout(quietTimer);
+      if (this.replies.get(ci.name)?.entry === entry) this.replies.delete(ci.name);
+      if (started) void render(true);
+    };
+    const unsubscribe = ci.terminal.onOutput(() => {
+      started = true;
+      updateTimer ??= setTimeout(() => {
+        updateTimer = undefined;
+        if (!done) void render(false);
+      }, REPLY_UPDATE_MS);
+      clearTimeout(quietTimer);
+      quietTimer = setTimeout(finish, REPLY_QUIET_MS);
+    });
+    quietTimer = setTimeout(finish, REPLY_QUIET_MS * 4); // nothing printed at all: stop watching
+    this.replies.set(ci.name, { entry, project, stop: finish });
+  }
+
+  /** A CI ended: its reply, if any, is final. */
+  ciEnded(name: string): void {
+    this.replies.get(name)?.stop();
+  }
+
+  /** Remembers a chat message sent over the bus, so the answer lands in the same chat. */
+  awaitAnswer(messageId: string, project: string): void {
+    this.awaiting.set(messageId, project);
+  }
+
+  /** Shows bus traffic in the chats of the projects involved (`project`: the recipient's or sender's). */
+  busEvent(event: Extract<HubEvent, { type: 'message' }>, project: string | undefined): void {
+    const { outcome, mailbox, message } = event;
+    if (outcome === 'response' || (message.type === 'response' && message.in_reply_to && this.awaiting.has(message.in_reply_to))) {
+      const asked = message.in_reply_to ? this.awaiting.get(message.in_reply_to) : undefined;
+      if (asked && outcome !== 'delivered') {
+        if (message.in_reply_to) this.awaiting.delete(message.in_reply_to);
+        this.add(asked, { role: 'ci', ci: message.from, from: message.from, text: message.content, format: 'markdown' });
+        return;
+      }
+    }
+    if (!project || message.from === 'you') return;
+    const id = `bus-${message.id}-${mailbox}`;
+    if (outcome === 'queued' || outcome === 'held') {
+      this.put(project, {
+        id,
+        t: Date.now(),
+        role: 'bus',
+        from: message.from,
+        to: mailbox,
+        ci: mailbox,
+        text: message.content,
+        format: 'markdown',
+        ...(outcome === 'held' ? { held: [message.id] } : {}),
+      });
+    } else if (outcome === 'refused' || outcome === 'injected' || outcome === 'expired') {
+      const existing = this.load(project).find((e) => e.id === id);
+      if (existing?.held) this.put(project, { ...existing, held: undefined, text: `${existing.text}\n\n*(${outcome === 'injected' ? 'approved' : outcome})*` });
+    }
+  }
+
+  /** A model CI's streaming answer to a chat message: created, grown, finished. */
+  modelReply(project: string, ci: string, id: string, text: string, state: 'streaming' | 'done' | 'partial'): void {
+    this.put(
+      project,
+      { id, t: Date.now(), role: 'ci', ci, from: ci, text, format: 'markdown', streaming: state === 'streaming', partial: state === 'partial' || undefined },
+      state !== 'streaming',
+    );
+  }
+
+  stop(): void {
+    for (const reply of [...this.replies.values()]) reply.stop();
+  }
+}
