@@ -35,6 +35,7 @@ export class HubConnection implements vscode.Disposable {
   private retryTimer: NodeJS.Timeout | undefined;
   private disposed = false;
   private wasConnected = false;
+  private readonly listeners = new Map<string, Set<(raw: unknown) => void>>();
 
   /** Fires on every state change. */
   readonly onDidChangeState = this.stateEmitter.event;
@@ -147,13 +148,28 @@ export class HubConnection implements vscode.Disposable {
     void this.client.sendNotification(def.method, params).catch(() => undefined);
   }
 
-  /** Handles a hub notification (validated) for the extension's lifetime, across reconnects. */
+  /**
+   * Handles a hub notification (validated) for the extension's lifetime, across reconnects. Several
+   * handlers may listen to one method (the LanguageClient itself keeps only one per method).
+   */
   on<P extends z.ZodType>(def: NotificationDef<P>, handler: (params: z.output<P>) => void): vscode.Disposable {
-    return this.client.onNotification(def.method, (raw: unknown) => {
+    let listeners = this.listeners.get(def.method);
+    if (!listeners) {
+      const set = new Set<(raw: unknown) => void>();
+      listeners = set;
+      this.listeners.set(def.method, set);
+      this.client.onNotification(def.method, (raw: unknown) => {
+        for (const listener of set) listener(raw);
+      });
+    }
+    const listener = (raw: unknown) => {
       const parsed = def.params.safeParse(raw);
       if (parsed.success) handler(parsed.data);
-      else this.output.appendLine(`ignored an invalid ${def.method} from the hub: ${describeZodError(parsed.error)}`);
-    });
+      else this.output.warn(`ignored an invalid ${def.method} from the hub: ${describeZodError(parsed.error)}`);
+    };
+    listeners.add(listener);
+    const set = listeners;
+    return { dispose: () => set.delete(listener) };
   }
 
   dispose(): void {
