@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubClient, connectSocket, startHub } from '../client/hubClient';
-import { StopHub, hubPaths } from '../server/protocol';
+import { StopHub } from '../server/protocol';
+import { hubPaths } from '../server/paths';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 

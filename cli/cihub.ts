@@ -35,8 +35,8 @@ import {
   Status,
   StopHub,
   describeBadName,
-  hubPaths,
 } from '../server/protocol';
+import { hubPaths } from '../server/paths';
 import { HUB_NODE_FLAGS, HubClient, HubRequestError, connectSocket, hubSocket, startHub } from '../client/hubClient';
 import { processEnv } from '../server/env';
 import { attach, DETACH_KEY_NAME } from './attach';

@@ -6,7 +6,8 @@
 import { constants } from 'node:os';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { Wrap, WrapExit, WrapInput, WrapOutput, WrapResize, WrapSignal, WrapTyped, hubPaths } from '../server/protocol';
+import { Wrap, WrapExit, WrapInput, WrapOutput, WrapResize, WrapSignal, WrapTyped } from '../server/protocol';
+import { hubPaths } from '../server/paths';
 import { Pty, type PtyExit } from '../server/pty';
 import { ciEnvironment, processEnv } from '../server/env';
 import { signalTree } from '../server/procstat';

@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { createMessageConnection, ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
 import { SocketReader, SocketWriter } from '../server/transport';
 import type { z } from 'zod';
-import { describeZodError, hubPaths, type NotificationDef, type RequestDef } from '../server/protocol';
+import { describeZodError, type NotificationDef, type RequestDef } from '../server/protocol';
+import { hubPaths } from '../server/paths';
 
 /** How long to wait for a hub we started to answer. */
 export const HUB_START_TIMEOUT_MS = 15_000;

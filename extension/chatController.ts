@@ -94,12 +94,15 @@ export class ChatController implements vscode.Disposable {
       hub.onDidConnect(() => void this.init()),
       hub.on(Event, (event) => {
         switch (event.type) {
-          case 'projects':
+          case 'projects': {
             this.projects = event.projects;
+            const before = this.selected;
             this.ensureSelection();
             view.post({ type: 'projects', projects: this.projectViews(), selected: this.selected });
+            if (this.selected && this.selected !== before) void this.select(this.selected).catch(() => undefined);
             this.changeEmitter.fire();
             return;
+          }
           case 'chat':
             view.post({ type: 'entry', project: event.project, entry: event.entry });
             return;
@@ -198,6 +201,14 @@ export class ChatController implements vscode.Disposable {
     return views;
   }
 
+  /** Shows a project: its history and CIs. */
+  private async select(project: string): Promise<void> {
+    this.selected = project;
+    await this.state.update(SELECTED, project);
+    this.view.post({ type: 'history', project, entries: (await this.hub.call(ChatHistory, { project })).entries });
+    this.view.post({ type: 'cis', project, cis: this.ciViews(project) });
+  }
+
   /** Handles a message from the webview. */
   handle(message: WebviewToHost): void {
     void this.dispatch(message).catch((error) => this.fail(this.selected, errorText(error)));
@@ -208,11 +219,7 @@ export class ChatController implements vscode.Disposable {
       case 'ready':
         return this.init();
       case 'selectProject':
-        this.selected = message.project;
-        await this.state.update(SELECTED, message.project);
-        this.view.post({ type: 'history', project: message.project, entries: (await this.hub.call(ChatHistory, { project: message.project })).entries });
-        this.view.post({ type: 'cis', project: message.project, cis: this.ciViews(message.project) });
-        return;
+        return this.select(message.project);
       case 'send':
         return this.send(message.project, message.text);
       case 'openTerminal':

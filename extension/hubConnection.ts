@@ -11,9 +11,9 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { CloseAction, ErrorAction, LanguageClient, State, type MessageTransports } from 'vscode-languageclient/node';
 import type { z } from 'zod';
-import { describeZodError, hubPaths, type NotificationDef, type RequestDef } from '../server/protocol';
+import { describeZodError, type NotificationDef, type RequestDef } from '../server/protocol';
 import { SocketReader, SocketWriter } from '../server/transport';
-import { connectSocket, startHub } from '../client/hubClient';
+import { connectSocket, hubSocket, startHub } from '../client/hubClient';
 
 export type HubState = 'connecting' | 'connected' | 'restarting' | 'down';
 
@@ -49,7 +49,7 @@ export class HubConnection implements vscode.Disposable {
   ) {
     const serverScript = path.join(extensionPath, 'dist', 'server.js');
     const serverOptions = async (): Promise<MessageTransports> => {
-      const socketPath = hubPaths(process.env).socket;
+      const socketPath = hubSocket(process.env);
       let socket = await connectSocket(socketPath);
       if (!socket) {
         this.log(`no hub answers on ${socketPath}; starting one`);

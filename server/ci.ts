@@ -4,7 +4,8 @@
  * which streams it here; everything else — capture, screen, attachments, state — is the same.
  */
 import * as path from 'node:path';
-import type { CiInfo, CiState, DeliveryPolicy, HubPaths } from './protocol';
+import type { CiInfo, CiState, DeliveryPolicy } from './protocol';
+import type { HubPaths } from './paths';
 import type { BusCi } from './bus/bus';
 import type { CiRecord } from './registry';
 import type { Log } from './log';

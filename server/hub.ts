@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
-import { Event, HubErrorCode, MAX_SOCKET_PATH_BYTES, hubPaths, type CiInfo, type HubEvent, type HubPaths, type ProcessStats, type Status } from './protocol';
+import { Event, HubErrorCode, type CiInfo, type HubEvent, type ProcessStats, type Status } from './protocol';
+import { MAX_SOCKET_PATH_BYTES, hubPaths, type HubPaths } from './paths';
 import { Log } from './log';
 import { acquireLock, releaseLock } from './lock';
 import { ScreenMirrors } from './screen/mirror';

@@ -10,55 +10,10 @@
  * Every handler validates its parameters with the schema here; a bad request gets a `ResponseError`
  * whose code is one of {@link HubErrorCode} and whose message says what to do.
  *
- * This file imports nothing but zod (no Node modules), so the chat webview's bundle can share its
- * schemas. Paths are POSIX: the hub runs on Linux and macOS.
+ * This file imports nothing but zod and touches no Node globals, so the chat webview's bundle shares its
+ * schemas. Where the hub's sockets and state live is in server/paths.ts.
  */
 import { z } from 'zod';
-
-// ---------------------------------------------------------------------------------------------------
-// Places
-
-/** Where the hub keeps its sockets (runtime, 0700) and its durable state (registry, queues, captures). */
-export interface HubPaths {
-  readonly runtimeDir: string;
-  readonly stateDir: string;
-  readonly socket: string;
-  readonly lock: string;
-  readonly busDir: string;
-}
-
-/**
- * Resolves the hub's places from an environment, as DESIGN.md "Files and places" says:
- * `CIHUB_HOME` overrides everything (tests use a temp dir each); otherwise the runtime dir is
- * `$XDG_RUNTIME_DIR/projects-chat` or `/tmp/projects-chat-<uid>`, and the state dir
- * `$XDG_STATE_HOME/projects-chat` or `~/.local/state/projects-chat`.
- */
-export function hubPaths(env: NodeJS.ProcessEnv = process.env): HubPaths {
-  const join = (...parts: string[]) => parts.join('/').replace(/\/+/g, '/');
-  const home = env.CIHUB_HOME;
-  let runtimeDir: string;
-  let stateDir: string;
-  if (home) {
-    runtimeDir = join(home, 'run');
-    stateDir = join(home, 'state');
-  } else {
-    const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-    // os.tmpdir() on POSIX: $TMPDIR, else /tmp.
-    const tmp = (env.TMPDIR ?? '/tmp').replace(/(.)\/$/, '$1');
-    runtimeDir = env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'projects-chat') : join(tmp, `projects-chat-${uid}`);
-    stateDir = env.XDG_STATE_HOME ? join(env.XDG_STATE_HOME, 'projects-chat') : join(env.HOME ?? '/', '.local', 'state', 'projects-chat');
-  }
-  return {
-    runtimeDir,
-    stateDir,
-    socket: join(runtimeDir, 'hub.sock'),
-    lock: join(runtimeDir, 'hub.lock'),
-    busDir: join(runtimeDir, 'bus'),
-  };
-}
-
-/** Unix socket paths longer than this (bytes) cannot be bound on Linux (103 on macOS). */
-export const MAX_SOCKET_PATH_BYTES = process.platform === 'darwin' ? 103 : 107;
 
 // ---------------------------------------------------------------------------------------------------
 // Errors

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubClient, connectSocket } from '../client/hubClient';
-import { hubPaths } from '../server/protocol';
+import { hubPaths } from '../server/paths';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CIHUB = path.join(ROOT, 'dist', 'cihub.js');

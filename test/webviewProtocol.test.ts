@@ -143,13 +143,25 @@ test('renderMarkdown renders fenced code with its text escaped', () => {
   assert.match(html, /<pre><code class="language-html">&lt;script&gt;alert\(1\)&lt;\/script&gt;\n<\/code><\/pre>/);
 });
 
+test('renderMarkdown aligns table columns with classes, not style attributes (the CSP blocks those)', () => {
+  const html = renderMarkdown('| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |');
+  assert.doesNotMatch(html, /style=/);
+  assert.match(html, /<th class="align-left">a<\/th>/);
+  assert.match(html, /<td class="align-center">2<\/td>/);
+  assert.match(html, /<td class="align-right">3<\/td>/);
+});
+
 test('stripAnsi removes terminal escape sequences and keeps the text', () => {
   assert.equal(stripAnsi('\u001b[1;31mred\u001b[0m \u001b]0;title\u0007plain \u001b]8;;https://x\u001b\\link\u001b]8;;\u001b\\'), 'red plain link');
 });
 
 test('slash commands are suggested while the command word is typed', () => {
   assert.equal(matchSlashCommands('/').length, SLASH_COMMANDS.length);
-  assert.deepEqual(matchSlashCommands('/s').map((command) => command.name), ['/spawn', '/status', '/send']);
+  for (const name of ['/spawn', '/status', '/jobs', '/kill', '/send', '/attach', '/export', '/help']) {
+    assert.ok(SLASH_COMMANDS.some((command) => command.name === name), name);
+  }
+  assert.deepEqual(new Set(matchSlashCommands('/s').map((command) => command.name)), new Set(['/spawn', '/status', '/send']));
+  assert.ok(matchSlashCommands('/sp').every((command) => command.args.startsWith('<name>')));
   assert.deepEqual(matchSlashCommands('/ST').map((command) => command.name), ['/status']);
   assert.deepEqual(matchSlashCommands('/status '), []);
   assert.deepEqual(matchSlashCommands('hello /s'), []);

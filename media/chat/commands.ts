@@ -1,4 +1,5 @@
-/** The slash commands the input suggests (the host parses and runs them). */
+/** The slash commands the input suggests: the host's own list (it parses and runs them). */
+import { SLASH_HELP } from '../../extension/slashCommands';
 
 export interface SlashCommand {
   /** What is typed, with its slash: `/spawn`. */
@@ -8,16 +9,11 @@ export interface SlashCommand {
   description: string;
 }
 
-export const SLASH_COMMANDS: readonly SlashCommand[] = [
-  { name: '/spawn', args: '<name> [-- command]', description: 'Start a new CI in this project' },
-  { name: '/status', args: '', description: 'The hub and every CI' },
-  { name: '/jobs', args: '', description: "This project's CIs" },
-  { name: '/kill', args: '<name>', description: 'Stop a CI' },
-  { name: '/send', args: '<to> <text>', description: 'Message a CI over the bus' },
-  { name: '/attach', args: '<name>', description: "Open a CI's terminal" },
-  { name: '/export', args: '<name>', description: "Export a CI's transcript" },
-  { name: '/help', args: '', description: 'What you can type here' },
-];
+/** Every usage `/help` lists (a command may have several, as `/spawn` has). */
+export const SLASH_COMMANDS: readonly SlashCommand[] = SLASH_HELP.map(([usage, description]) => {
+  const space = usage.indexOf(' ');
+  return space === -1 ? { name: usage, args: '', description } : { name: usage.slice(0, space), args: usage.slice(space + 1), description };
+});
 
 /**
  * The commands to suggest while the input is a command word being typed (`/`, `/sp`); none once the

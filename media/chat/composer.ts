@@ -88,7 +88,10 @@ export function createComposer(actions: ComposerActions, draft: string, sent: re
   function renderSuggestion(command: SlashCommand, selected: boolean, index: number): HTMLElement {
     const item = h(
       'li',
-      { class: selected ? 'suggestion active' : 'suggestion', attrs: { id: `suggestion-${index}`, role: 'option', 'aria-selected': String(selected) } },
+      {
+        class: selected ? 'suggestion active' : 'suggestion',
+        attrs: { id: `suggestion-${index}`, role: 'option', 'aria-selected': String(selected), title: `${command.name} ${command.args} — ${command.description}` },
+      },
       h('span', { class: 'suggestion-name', text: command.name }),
       command.args ? h('span', { class: 'suggestion-args', text: command.args }) : undefined,
       h('span', { class: 'suggestion-description', text: command.description }),
@@ -207,6 +210,7 @@ export function createComposer(actions: ComposerActions, draft: string, sent: re
     updateSuggestions();
   });
 
+  // The textarea can be measured only once it is in the document.
   requestAnimationFrame(() => changed());
   return {
     element,

@@ -116,7 +116,7 @@ function handle(message: HostToWebview): void {
       model.projects = message.projects;
       const selected = message.selected ?? model.selected;
       if (selected !== model.selected) {
-        // The host picked another project: its history follows.
+        // The host picked another project (the selected one is gone); its history and CIs follow.
         model.selected = selected;
         model.cis = [];
         showProject([]);

@@ -26,6 +26,17 @@ function createRenderer() {
     if (token && href) token.attrSet('title', href);
     return renderLinkOpen ? renderLinkOpen(tokens, idx, options, env, self) : self.renderToken(tokens, idx, options);
   };
+  // Aligned table columns come as style attributes, which the webview's CSP blocks: use classes instead.
+  for (const rule of ['th_open', 'td_open']) {
+    md.renderer.rules[rule] = (tokens, idx, options, _env, self) => {
+      const token = tokens[idx];
+      const style = token?.attrGet('style');
+      const align = typeof style === 'string' ? /^text-align:(left|right|center)$/.exec(style)?.[1] : undefined;
+      if (token?.attrs) token.attrs = token.attrs.filter(([name]) => name !== 'style');
+      if (token && align) token.attrJoin('class', `align-${align}`);
+      return self.renderToken(tokens, idx, options);
+    };
+  }
   return md;
 }
 

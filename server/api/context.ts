@@ -1,6 +1,7 @@
 /** What request handlers get from the hub. */
 import type { z } from 'zod';
-import type { CiInfo, HubEvent, HubPaths, Status } from '../protocol';
+import type { CiInfo, HubEvent, Status } from '../protocol';
+import type { HubPaths } from '../paths';
 import type { Log } from '../log';
 import type { Cis } from '../cis';
 import type { ProcessCi } from '../ci';

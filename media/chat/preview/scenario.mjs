@@ -93,7 +93,7 @@ export function scenario(now = Date.now()) {
       t: at(5),
       role: 'system',
       format: 'markdown',
-      text: '| CI | state | unread |\n|---|---|---|\n| project-app-ai | running | 0 |\n| reviewer | running | 2 |\n| tests | failed | 0 |',
+      text: '| CI | state | unread |\n|---|:---:|--:|\n| project-app-ai | running | 0 |\n| reviewer | running | 2 |\n| tests | failed | 0 |',
     },
     { id: 'e14', t: at(1), role: 'user', ci: 'project-app-ai', text: 'Write the test for the empty file case', format: 'plain' },
     { id: 'e15', t: at(0), role: 'ci', ci: 'project-app-ai', format: 'markdown', streaming: true, text: 'Here is a test for' },
