@@ -11,6 +11,8 @@ import type { z } from 'zod';
 import {
   Ack,
   Approve,
+  Ask,
+  ProviderKind,
   CI_NAME_PATTERN,
   DeliveryPolicy,
   Export,
@@ -53,6 +55,9 @@ const USAGE = `usage: cihub <command> [options]
   list [--json]                      CIs: name, kind, state, pid, project, uptime, bytes captured
   spawn <name> [--cwd DIR] [--project DIR] [--restart never|on-failure|always]
                [--policy inbox|inject|hold] -- <command…>
+  spawn <name> --provider ollama|openai|anthropic --model M [--base-url URL] [--project DIR]
+               [--temperature T] [--max-tokens N] [--system TEXT] [--context-tokens N] [--timeout S]
+                                     a model CI (keys: OPENAI_API_KEY, ANTHROPIC_API_KEY)
   kill <name>                        stop a CI (SIGHUP, SIGTERM, SIGKILL); it stays listed
   restart <name>                     start a CI again, in a new capture session
   rm <name>                          stop and forget a CI (its captures stay on disk)
@@ -61,8 +66,9 @@ const USAGE = `usage: cihub <command> [options]
                                      run a command here, transparently, as a CI of the hub
   export <name> [--format cast|jsonl|md] [--session ID] [-o FILE]
 
-  send <to> <text…> [--from F] [--priority high] [--reply-to ID] [--type T] [--ttl SECONDS]
-                                     to: a CI or mailbox, "*" (every CI) or @project; text may be piped in
+  send <to> <text…> [--wait [--timeout S]] [--from F] [--priority high] [--reply-to ID] [--type T] [--ttl S]
+                                     to: a CI or mailbox, "*" (every CI) or @project; text may be piped in;
+                                     --wait prints the reply (a model CI's answer)
   recv [<name>] [--wait [--timeout S]] [--max N] [--peek] [--json]
                                      take a mailbox's messages (inside a CI, its own); exit 1 if --wait timed out
   policy <name> inbox|inject|hold    how messages reach a process CI
@@ -241,10 +247,22 @@ async function run(argv: string[]): Promise<number> {
         restart: { type: 'string' },
         policy: { type: 'string' },
         json: { type: 'boolean' },
+        provider: { type: 'string' },
+        model: { type: 'string' },
+        'base-url': { type: 'string' },
+        temperature: { type: 'string' },
+        'max-tokens': { type: 'string' },
+        system: { type: 'string' },
+        'context-tokens': { type: 'string' },
+        timeout: { type: 'string' },
       });
       const name = checkName(positionals[0], 'spawn');
       if (positionals.length > 1) throw new UsageError(`put the command after --: cihub spawn ${name} -- ${positionals.slice(1).join(' ')}`);
-      if (command.length === 0) throw new UsageError(`give the command to run after --: cihub spawn ${name} -- bash`);
+      if (values.provider !== undefined || values.model !== undefined) {
+        if (command.length) throw new UsageError('give either a command (after --) or --provider/--model, not both');
+        return spawnModel(name, values, absolute(str(values.project)));
+      }
+      if (command.length === 0) throw new UsageError(`give the command to run after --: cihub spawn ${name} -- bash  (or --provider P --model M)`);
       const restart = RestartPolicy.safeParse(values.restart ?? 'never');
       if (!restart.success) fail(`--restart must be never, on-failure or always (got "${str(values.restart)}")`);
       const policy = DeliveryPolicy.safeParse(values.policy ?? 'inbox');
@@ -358,6 +376,8 @@ async function run(argv: string[]): Promise<number> {
 
     case 'send': {
       const { values, positionals } = parse(rest, {
+        wait: { type: 'boolean' },
+        timeout: { type: 'string' },
         from: { type: 'string' },
         type: { type: 'string' },
         priority: { type: 'string' },
@@ -369,22 +389,31 @@ async function run(argv: string[]): Promise<number> {
       if (!to) throw new UsageError('send needs a recipient and a text: cihub send <to> <text…>  (to: a CI, "*" or @project)');
       const content = words.length ? words.join(' ') : process.stdin.isTTY ? '' : fs.readFileSync(0, 'utf8');
       if (!content) throw new UsageError(`give the text to send: cihub send ${to} "…" (or pipe it in)`);
-      const priority = values.priority ?? 'normal';
-      if (priority !== 'normal' && priority !== 'high') fail(`--priority must be normal or high (got "${priority}")`);
+      const priorityValue = values.priority ?? 'normal';
+      if (priorityValue !== 'normal' && priorityValue !== 'high') fail(`--priority must be normal or high (got "${priorityValue}")`);
+      const priority: 'normal' | 'high' = priorityValue;
       const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
       if (ttl !== undefined && !(ttl > 0)) fail(`--ttl must be a number of seconds (got "${str(values.ttl)}")`);
+      const message = {
+        to,
+        content,
+        from: str(values.from) ?? process.env.CIHUB_CI,
+        type: str(values.type) ?? (values['reply-to'] ? 'response' : undefined),
+        in_reply_to: str(values['reply-to']),
+        priority,
+        ttl,
+      };
       const client = await connect();
-      const result = await client.call(Send, {
-        message: {
-          to,
-          content,
-          from: str(values.from) ?? process.env.CIHUB_CI,
-          type: str(values.type) ?? (values['reply-to'] ? 'response' : undefined),
-          in_reply_to: str(values['reply-to']),
-          priority,
-          ttl,
-        },
-      });
+      if (values.wait) {
+        const seconds = values.timeout === undefined ? 300 : Number(values.timeout);
+        if (!(seconds > 0)) fail(`--timeout must be a number of seconds (got "${str(values.timeout)}")`);
+        const { reply } = await client.call(Ask, { message, timeoutMs: Math.round(seconds * 1000) });
+        if (values.json) printJson(reply);
+        else if (reply.type !== 'error') process.stdout.write(`${reply.content}\n`);
+        if (reply.type === 'error') fail(`${reply.from}: ${reply.content}`);
+        return 0;
+      }
+      const result = await client.call(Send, { message });
       if (values.json) printJson(result);
       else process.stdout.write(`sent ${result.id} to ${result.recipients.join(', ') || 'nobody (no other CI)'}\n`);
       return 0;
@@ -485,6 +514,41 @@ async function run(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command "${verb}"`);
   }
+}
+
+/** `cihub spawn <name> --provider P --model M …`: a model CI. The API key comes from the environment. */
+async function spawnModel(name: string, values: Record<string, string | boolean | undefined>, project: string | undefined): Promise<number> {
+  const provider = ProviderKind.safeParse(values.provider);
+  if (!provider.success) fail(`--provider must be ollama, openai or anthropic (got "${str(values.provider) ?? ''}")`);
+  const model = str(values.model);
+  if (!model) throw new UsageError(`give the model: cihub spawn ${name} --provider ${provider.data} --model <model>`);
+  const number = (option: string): number | undefined => {
+    const raw = str(values[option]);
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n)) fail(`--${option} must be a number (got "${raw}")`);
+    return n;
+  };
+  const timeout = number('timeout');
+  const keyEnv = provider.data === 'openai' ? 'OPENAI_API_KEY' : provider.data === 'anthropic' ? 'ANTHROPIC_API_KEY' : undefined;
+  const client = await connect();
+  const ci = await client.call(Spawn, {
+    kind: 'model',
+    name,
+    provider: provider.data,
+    model,
+    project,
+    baseUrl: str(values['base-url']),
+    temperature: number('temperature'),
+    maxTokens: number('max-tokens'),
+    systemPrompt: str(values.system),
+    contextTokens: number('context-tokens'),
+    timeoutMs: timeout === undefined ? undefined : Math.round(timeout * 1000),
+    apiKey: keyEnv ? process.env[keyEnv] || undefined : undefined,
+  });
+  if (values.json) printJson(ci);
+  else process.stdout.write(`spawned ${name}: ${provider.data} ${model} at ${ci.model?.baseUrl}; ask it with: cihub send ${name} --wait "…"  or  cihub attach ${name}\n`);
+  return 0;
 }
 
 function formatMessage(m: Message): string {

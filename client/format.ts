@@ -78,7 +78,24 @@ export function formatStatus({ hub, cis }: z.output<typeof Status.result>): stri
     ci.bytesCaptured === undefined ? '-' : bytes(ci.bytesCaptured),
     String(ci.attached ?? '-'),
   ]);
-  return `${head}\n${table(['NAME', 'STATE', 'PID', 'CPU', 'MEMORY', 'LAST OUTPUT', 'CAPTURED', 'ATTACHED'], rows)}`;
+  const models = cis.filter((ci) => ci.model);
+  const modelTable = models.length
+    ? `\n\nmodel CIs:\n${table(
+        ['NAME', 'PROVIDER', 'MODEL', 'BASE URL', 'LATENCY', 'LAST ERROR'],
+        models.map((ci) => {
+          const m = ci.model;
+          return [
+            ci.name,
+            m?.provider ?? '-',
+            m?.model ?? '-',
+            m?.baseUrl ?? '-',
+            m?.lastLatencyMs === undefined ? '-' : `${m.lastLatencyMs} ms${m.busy ? ' (busy)' : ''}`,
+            m?.lastError ? `${ago(m.lastErrorAt)}: ${m.lastError}` : '-',
+          ];
+        }),
+      )}`
+    : '';
+  return `${head}\n${table(['NAME', 'STATE', 'PID', 'CPU', 'MEMORY', 'LAST OUTPUT', 'CAPTURED', 'ATTACHED'], rows)}${modelTable}`;
 }
 
 /** `cihub list` as text: CIs with their queues. */

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChatEntry, type HubEvent } from './protocol';
 import type { ProcessCi } from './ci';
+import type { ModelCi } from './model/modelCi';
 import { sanitize, INJECT_ENTER_DELAY_MS } from './bus/inject';
 
 /** A process CI's reply is final once it has printed nothing for this long. */
@@ -152,6 +153,32 @@ export class Chats {
     });
     quietTimer = setTimeout(finish, REPLY_QUIET_MS * 4); // nothing printed at all: stop watching
     this.replies.set(ci.name, { entry, project, stop: finish });
+  }
+
+  /**
+   * Asks a model CI for a person: the answer streams into the chat token by token (coalesced per turn of
+   * the event loop), and ends marked partial if it was stopped or cut off.
+   */
+  async sendToModel(project: string, ci: ModelCi, text: string, from: string): Promise<ChatEntry> {
+    const user = this.add(project, { role: 'user', from, to: ci.name, ci: ci.name, text, format: 'markdown' });
+    const id = randomUUID();
+    let pending = false;
+    let latest = '';
+    void ci
+      .ask(text, from, (_token, sofar) => {
+        latest = sofar;
+        if (pending) return;
+        pending = true;
+        setImmediate(() => {
+          pending = false;
+          this.modelReply(project, ci.name, id, latest, 'streaming');
+        });
+      })
+      .then((answer) => {
+        if (answer.text) this.modelReply(project, ci.name, id, answer.partial ? `${answer.text}\n\n*(cut off: ${answer.error ?? 'stopped'})*` : answer.text, answer.partial ? 'partial' : 'done');
+        if (answer.error && !answer.text) this.add(project, { role: 'error', ci: ci.name, text: answer.error, format: 'markdown' });
+      });
+    return user;
   }
 
   /** A CI ended: its reply, if any, is final. */

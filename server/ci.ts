@@ -7,7 +7,11 @@ import * as path from 'node:path';
 import type { CiInfo, CiState, DeliveryPolicy } from './protocol';
 import type { HubPaths } from './paths';
 import type { BusCi } from './bus/bus';
-import type { CiRecord } from './registry';
+import type { ProcessRecord } from './registry';
+import type { ModelCi } from './model/modelCi';
+import type { KeyStore } from './model/keys';
+import type { MessageOutcome } from './protocol';
+import type { z } from 'zod';
 import type { Log } from './log';
 import type { ScreenMirrors } from './screen/mirror';
 import { CiTerminal, type AttachClient } from './terminal';
@@ -33,8 +37,11 @@ export interface CiHost {
   readonly launcherDir: string;
   readonly log: Log;
   readonly mirrors: ScreenMirrors;
+  readonly keys: KeyStore;
   /** The CI's state changed: persist and tell watchers. */
-  changed(ci: ProcessCi): void;
+  changed(ci: ProcessCi | ModelCi): void;
+  /** A conversation turn that did not go through the bus, for the timeline. */
+  record(ci: ProcessCi | ModelCi, turn: { from: string; to: string; content: string }, outcome: z.infer<typeof MessageOutcome>): void;
 }
 
 /** A wrapping client, as the CI sees it. */
@@ -59,7 +66,7 @@ export class ProcessCi implements BusCi {
 
   constructor(
     private readonly host: CiHost,
-    readonly record: CiRecord,
+    readonly record: ProcessRecord,
     /** Secret-looking environment values: in memory only (server/env.ts). */
     private readonly secretEnv: Readonly<Record<string, string>>,
   ) {
@@ -131,7 +138,7 @@ export class ProcessCi implements BusCi {
   }
 
   /** Persistable snapshot of the record with live counters folded in. */
-  snapshot(): CiRecord {
+  snapshot(): ProcessRecord {
     return { ...this.record, state: this.state, bytesCaptured: this.terminal.stats.bytesCaptured };
   }
 

@@ -2,15 +2,18 @@
  * The hub's CIs: creating, finding, stopping and removing them, keeping the registry on disk in step,
  * and restoring them when the hub starts (after a clean stop or a crash).
  */
-import type { CiInfo } from './protocol';
-import { HubErrorCode } from './protocol';
+import { HubErrorCode, type ModelSettings } from './protocol';
 import { ProcessCi, type CiHost } from './ci';
-import { Registry, type CiRecord } from './registry';
+import { ModelCi } from './model/modelCi';
+import { Registry, type ModelRecord, type ProcessRecord } from './registry';
 import { hubError, notFound } from './errors';
 import { isSameProcess, signalTree } from './procstat';
 import { splitSecrets } from './env';
 import { repairCast, listSessions } from './capture';
 import * as path from 'node:path';
+
+/** A CI of either kind: process (a command in a PTY) or model (a provider). */
+export type AnyCi = ProcessCi | ModelCi;
 
 export interface NewProcessCi {
   name: string;
@@ -18,24 +21,31 @@ export interface NewProcessCi {
   cwd: string;
   env: Record<string, string>;
   project?: string;
-  restart: CiRecord['restart'];
-  policy: CiRecord['policy'];
+  restart: ProcessRecord['restart'];
+  policy: ProcessRecord['policy'];
   cols: number;
   rows: number;
-  host: CiRecord['host'];
+  host: ProcessRecord['host'];
+  defaultFor?: string;
+  kept?: boolean;
+}
+
+export interface NewModelCi extends ModelSettings {
+  name: string;
+  project?: string;
   defaultFor?: string;
   kept?: boolean;
 }
 
 /** Who hears about CIs coming, changing and going (the hub: the bus and watching clients). */
 export interface CiListener {
-  added(ci: ProcessCi): void;
-  changed(ci: ProcessCi): void;
+  added(ci: AnyCi): void;
+  changed(ci: AnyCi): void;
   removed(name: string): void;
 }
 
 export class Cis {
-  private readonly cis = new Map<string, ProcessCi>();
+  private readonly cis = new Map<string, AnyCi>();
   private readonly registry: Registry;
   private readonly host: CiHost;
   private listener: CiListener = { added: () => undefined, changed: () => undefined, removed: () => undefined };
@@ -56,16 +66,15 @@ export class Cis {
   restore(): string[] {
     const { records, problems } = this.registry.load();
     for (const record of records) {
+      this.repairLastCapture(record.name, problems);
+      if (record.kind === 'model') {
+        this.cis.set(record.name, new ModelCi(this.host, record));
+        continue;
+      }
       if (record.lastPid && record.host === 'hub' && isSameProcess(record.lastPid, record.lastPidStart)) {
         // A previous hub died without stopping it; it cannot be re-adopted (its terminal is gone).
         signalTree(record.lastPid, 'SIGKILL');
         problems.push(`${record.name}: stopped pid ${record.lastPid} left running by the previous hub`);
-      }
-      const sessions = listSessions(path.join(this.host.paths.stateDir, 'captures', record.name));
-      const last = sessions[sessions.length - 1];
-      if (last) {
-        const dropped = repairCast(last.path);
-        if (dropped) problems.push(`${record.name}: capture ${last.id} ended mid-write; dropped ${dropped} bytes of a partial line`);
       }
       if (record.host === 'client' && record.desired === 'running' && record.state !== 'exited') {
         record.state = 'exited';
@@ -85,33 +94,74 @@ export class Cis {
     return problems;
   }
 
-  get(name: string): ProcessCi | undefined {
+  /** A crash can cut a capture's last line: make it readable again. */
+  private repairLastCapture(name: string, problems: string[]): void {
+    const sessions = listSessions(path.join(this.host.paths.stateDir, 'captures', name));
+    const last = sessions[sessions.length - 1];
+    if (!last) return;
+    const dropped = repairCast(last.path);
+    if (dropped) problems.push(`${name}: capture ${last.id} ended mid-write; dropped ${dropped} bytes of a partial line`);
+  }
+
+  get(name: string): AnyCi | undefined {
     return this.cis.get(name);
   }
 
-  require(name: string): ProcessCi {
+  require(name: string): AnyCi {
     const ci = this.cis.get(name);
     if (!ci) throw notFound(name);
     return ci;
   }
 
-  all(): ProcessCi[] {
+  /** A process CI, or a readable error for a model CI or a missing one. */
+  requireProcess(name: string, what: string): ProcessCi {
+    const ci = this.require(name);
+    if (ci.kind !== 'process') throw hubError(HubErrorCode.InvalidState, `${name} is a model CI: ${what} applies to process CIs`);
+    return ci;
+  }
+
+  all(): AnyCi[] {
     return [...this.cis.values()];
   }
 
-  list(): CiInfo[] {
-    return this.all().map((ci) => ci.info());
+  private assertFree(name: string): void {
+    if (this.cis.has(name)) {
+      throw hubError(HubErrorCode.AlreadyExists, `a CI named "${name}" exists already; pick another name or \`cihub rm ${name}\` first`);
+    }
+  }
+
+  /** Creates a model CI (not yet started). */
+  createModel(spec: NewModelCi): ModelCi {
+    this.assertFree(spec.name);
+    const { name, project, defaultFor, kept, ...settings } = spec;
+    const record: ModelRecord = {
+      ...settings,
+      name,
+      kind: 'model',
+      project,
+      createdAt: Date.now(),
+      policy: 'inbox',
+      cols: 100,
+      rows: 30,
+      defaultFor,
+      kept,
+      desired: 'running',
+      restarts: 0,
+      bytesCaptured: 0,
+    };
+    const ci = new ModelCi(this.host, record);
+    this.cis.set(name, ci);
+    this.listener.added(ci);
+    return ci;
   }
 
   /** Creates a process CI (not yet started). */
   create(spec: NewProcessCi): ProcessCi {
-    if (this.cis.has(spec.name)) {
-      throw hubError(HubErrorCode.AlreadyExists, `a CI named "${spec.name}" exists already; pick another name or \`cihub rm ${spec.name}\` first`);
-    }
+    this.assertFree(spec.name);
     const { plain, secretNames } = splitSecrets(spec.env);
     const secrets: Record<string, string> = {};
     for (const name of secretNames) secrets[name] = spec.env[name];
-    const record: CiRecord = {
+    const record: ProcessRecord = {
       name: spec.name,
       kind: 'process',
       project: spec.project,
@@ -145,7 +195,7 @@ export class Cis {
     this.listener.removed(name);
   }
 
-  private changed(ci: ProcessCi): void {
+  private changed(ci: AnyCi): void {
     if (this.cis.get(ci.name) !== ci) return;
     this.persist();
     this.listener.changed(ci);

@@ -12,7 +12,8 @@ import { Log } from './log';
 import { acquireLock, releaseLock } from './lock';
 import { ScreenMirrors } from './screen/mirror';
 import { Cis } from './cis';
-import type { ProcessCi } from './ci';
+import type { AnyCi } from './cis';
+import { KeyStore } from './model/keys';
 import { RpcServer } from './rpc';
 import { hubError } from './errors';
 import { allProcesses, treeUsage } from './procstat';
@@ -26,6 +27,7 @@ import { registerTerminalRequests } from './api/terminals';
 import { registerBusRequests } from './api/bus';
 import { registerHubRequests } from './api/hub';
 import { registerProjectRequests } from './api/projects';
+import { registerModelRequests } from './api/models';
 import { Projects } from './projects';
 import { Chats } from './chat';
 
@@ -67,6 +69,7 @@ export class Hub implements HubContext {
   readonly cis: Cis;
   readonly bus: Bus;
   readonly config: ConfigStore;
+  readonly keys: KeyStore;
   readonly projects: Projects;
   readonly chats: Chats;
   private readonly ports: Ports;
@@ -81,7 +84,15 @@ export class Hub implements HubContext {
     this.launcherDir = path.join(paths.runtimeDir, 'bin');
     this.mirrors = new ScreenMirrors((line) => this.log.error(line));
     this.config = new ConfigStore(paths.stateDir);
-    this.cis = new Cis({ paths, launcherDir: this.launcherDir, log: this.log, mirrors: this.mirrors });
+    this.keys = new KeyStore(this.log);
+    this.cis = new Cis({
+      paths,
+      launcherDir: this.launcherDir,
+      log: this.log,
+      mirrors: this.mirrors,
+      keys: this.keys,
+      record: (ci, turn, outcome) => this.bus.recordTurn(ci, turn, outcome),
+    });
     this.bus = new Bus(paths.stateDir, paths.busDir, this.log, this.cis, () => this.config.current, (event) => this.emit(event));
     this.ports = new Ports(this.bus, this.log);
     this.projects = new Projects(this.cis, this.log, (projects) => this.emit({ type: 'projects', projects }), () => this.config.current.defaultCiGraceMs);
@@ -92,6 +103,7 @@ export class Hub implements HubContext {
       registerTerminalRequests(client, this);
       registerBusRequests(client, this);
       registerProjectRequests(client, this);
+      registerModelRequests(client, this);
     });
     this.log.onLine((line) => {
       if (/^\S+ (warn|error)/.test(line)) this.emit({ type: 'log', line });
@@ -163,7 +175,7 @@ export class Hub implements HubContext {
     if (this.stopping) throw hubError(HubErrorCode.ShuttingDown, 'the hub is shutting down; start it again with `cihub hub`');
   }
 
-  info(ci: ProcessCi): CiInfo {
+  info(ci: AnyCi): CiInfo {
     const queue = this.bus.stats(ci.name);
     const port = this.ports.portOf(ci.name);
     const forwardedTo = this.bus.forwardedTo(ci.name);
@@ -179,7 +191,7 @@ export class Hub implements HubContext {
     const now = Date.now();
     const cis = this.cis.all().map((ci) => {
       const info = this.info(ci);
-      if (info.pid === undefined || ci.record.host !== 'hub') return info;
+      if (info.pid === undefined || ci.kind !== 'process' || ci.record.host !== 'hub') return info;
       const usage = treeUsage(info.pid, all);
       const prev = this.cpuSamples.get(ci.name);
       this.cpuSamples.set(ci.name, { cpuSeconds: usage.cpuSeconds, at: now });

@@ -132,6 +132,22 @@ export const CiInfo = z.object({
   port: z.number().int().optional(),
   /** Where its messages go instead (`cihub forward`). */
   forwardedTo: z.string().optional(),
+  /** Model CIs: the provider and its health. */
+  model: z
+    .object({
+      provider: z.enum(['ollama', 'openai', 'anthropic']),
+      model: z.string(),
+      baseUrl: z.string(),
+      /** Time to the first token of the last answer, ms. */
+      lastLatencyMs: z.number().optional(),
+      lastError: z.string().optional(),
+      lastErrorAt: z.number().optional(),
+      /** Answering now. */
+      busy: z.boolean(),
+      /** Turns in its conversation. */
+      turns: z.number().int(),
+    })
+    .optional(),
 });
 export type CiInfo = z.infer<typeof CiInfo>;
 
@@ -214,6 +230,35 @@ export const StopHub = request('cihub/stopHub', Empty, z.null());
 /** Every CI the hub knows. */
 export const List = request('cihub/list', Empty, z.object({ cis: z.array(CiInfo) }));
 
+/** The providers a model CI can use. */
+export const ProviderKind = z.enum(['ollama', 'openai', 'anthropic']);
+export type ProviderKind = z.infer<typeof ProviderKind>;
+
+/** How a model CI asks its provider (persisted; never the API key). */
+export const ModelSettings = z.object({
+  provider: ProviderKind,
+  model: z.string().min(1).max(200),
+  /** The provider's base URL (default: Ollama 127.0.0.1:11434, api.openai.com/v1, api.anthropic.com). */
+  baseUrl: z.string().url().optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+  /** Replaces the default system prompt (which names the CI and its project). */
+  systemPrompt: z.string().max(100_000).optional(),
+  /** History is trimmed to fit this many tokens (estimated), the system prompt always kept. */
+  contextTokens: z.number().int().min(256).max(10_000_000).default(8192),
+  /** No token for this long (ms) ends a request as timed out. */
+  timeoutMs: z.number().int().min(100).max(3_600_000).default(120_000),
+});
+export type ModelSettings = z.infer<typeof ModelSettings>;
+
+export const ModelSpawn = ModelSettings.extend({
+  kind: z.literal('model'),
+  name: CiName,
+  project: AbsolutePath.optional(),
+  /** The key to use (the CLI reads OPENAI_API_KEY / ANTHROPIC_API_KEY): kept in the hub's memory only. */
+  apiKey: z.string().min(1).max(1000).optional(),
+});
+
 export const ProcessSpawn = z.object({
   kind: z.literal('process'),
   name: CiName,
@@ -231,9 +276,7 @@ export const ProcessSpawn = z.object({
 /** Creates a CI and starts it. Fails with `AlreadyExists` for a taken name. */
 export const Spawn = request(
   'cihub/spawn',
-  z.discriminatedUnion('kind', [
-    ProcessSpawn.partial({ cols: true, rows: true, restart: true, policy: true }),
-  ]),
+  z.discriminatedUnion('kind', [ProcessSpawn.partial({ cols: true, rows: true, restart: true, policy: true }), ModelSpawn]),
   CiInfo,
 );
 export type SpawnParams = z.input<typeof Spawn.params>;
@@ -456,6 +499,13 @@ export const Send = request(
   z.object({ id: z.string(), recipients: z.array(z.string()) }),
 );
 
+/** Sends a message and waits (up to `timeoutMs`) for the response to it, which it answers with. */
+export const Ask = request(
+  'bus/ask',
+  z.object({ message: MessageInput, timeoutMs: z.number().int().min(1).max(3_600_000).default(300_000) }),
+  z.object({ id: z.string(), reply: Message }),
+);
+
 /**
  * Takes up to `max` waiting messages of a mailbox, highest priority first, leasing them to this
  * connection; `waitMs` waits that long for at least one. Leased messages are not given to anyone else;
@@ -572,13 +622,18 @@ export const ListProjects = request('projects/list', Empty, z.object({ projects:
  */
 export const EnsureDefaultCi = request(
   'projects/ensureDefaultCi',
-  z.object({
-    project: AbsolutePath,
-    command: z.array(z.string()).min(1),
-    env: Env.optional(),
-    policy: DeliveryPolicy.optional(),
-    keep: z.boolean().optional(),
-  }),
+  z
+    .object({
+      project: AbsolutePath,
+      /** A process CI: its command line… */
+      command: z.array(z.string()).min(1).optional(),
+      env: Env.optional(),
+      policy: DeliveryPolicy.optional(),
+      /** …or a model CI. */
+      model: ModelSettings.pick({ provider: true, model: true, baseUrl: true }).optional(),
+      keep: z.boolean().optional(),
+    })
+    .refine((p) => (p.command === undefined) !== (p.model === undefined), 'give either a command or a model'),
   CiInfo,
 );
 
@@ -636,6 +691,22 @@ export const ChatAppend = request(
 
 /** Stops a CI's streaming reply (a model's request is cancelled; a process CI gets Ctrl-C). */
 export const ChatStop = request('chat/stop', z.object({ ci: CiName }), z.null());
+
+/**
+ * Hands the hub an API key for a provider (from VS Code's SecretStorage), in memory only; `null` forgets
+ * it. Model CIs without a key of their own use it.
+ */
+export const SetKey = request('model/setKey', z.object({ provider: ProviderKind, key: z.string().min(1).max(1000).nullable() }), z.null());
+
+/** The models a provider reports (for a model picker): of a model CI's provider, or of a provider and base URL. */
+export const ListModels = request(
+  'model/list',
+  z.object({ name: CiName.optional(), provider: ProviderKind.optional(), baseUrl: z.string().url().optional() }).refine(
+    (p) => p.name !== undefined || p.provider !== undefined,
+    'give a model CI name or a provider',
+  ),
+  z.object({ models: z.array(z.string()) }),
+);
 
 /** Recent hub log lines (for the extension's output channel). */
 export const Logs = request('hub/logs', Empty, z.object({ lines: z.array(z.string()) }));

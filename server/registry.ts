@@ -6,34 +6,23 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { CI_NAME_PATTERN, DeliveryPolicy, RestartPolicy } from './protocol';
+import { CI_NAME_PATTERN, DeliveryPolicy, ModelSettings, RestartPolicy } from './protocol';
 
-export const CiRecord = z.object({
+/** What every CI record has. */
+const Common = {
   name: z.string().regex(CI_NAME_PATTERN),
-  kind: z.literal('process'),
   project: z.string().optional(),
   createdAt: z.number(),
-  command: z.array(z.string()).min(1),
-  cwd: z.string(),
-  /** The client's environment minus secret-looking variables (see server/env.ts). */
-  env: z.record(z.string(), z.string()),
-  secretEnvNames: z.array(z.string()).default([]),
-  restart: RestartPolicy,
+  /** How bus messages reach it (process CIs; model CIs answer each message). */
   policy: DeliveryPolicy,
   cols: z.number().int(),
   rows: z.number().int(),
-  host: z.enum(['hub', 'client']),
   /** Whether the CI should run: `stopped` after a user killed it. */
   desired: z.enum(['running', 'stopped']),
   restarts: z.number().int().default(0),
   bytesCaptured: z.number().default(0),
-  /** The last process, to stop a survivor of a hub crash before starting the CI again. */
-  lastPid: z.number().int().optional(),
-  lastPidStart: z.number().optional(),
   state: z.string().optional(),
   reason: z.string().optional(),
-  exitCode: z.number().int().optional(),
-  signal: z.string().optional(),
   startedAt: z.number().optional(),
   endedAt: z.number().optional(),
   session: z.string().optional(),
@@ -41,7 +30,35 @@ export const CiRecord = z.object({
   defaultFor: z.string().optional(),
   /** Keep it when its project leaves every window. */
   kept: z.boolean().optional(),
+};
+
+export const ProcessRecord = z.object({
+  ...Common,
+  kind: z.literal('process'),
+  command: z.array(z.string()).min(1),
+  cwd: z.string(),
+  /** The client's environment minus secret-looking variables (see server/env.ts). */
+  env: z.record(z.string(), z.string()),
+  secretEnvNames: z.array(z.string()).default([]),
+  restart: RestartPolicy,
+  host: z.enum(['hub', 'client']),
+  /** The last process, to stop a survivor of a hub crash before starting the CI again. */
+  lastPid: z.number().int().optional(),
+  lastPidStart: z.number().optional(),
+  exitCode: z.number().int().optional(),
+  signal: z.string().optional(),
 });
+export type ProcessRecord = z.infer<typeof ProcessRecord>;
+
+/** A model CI: the provider and how to ask it. API keys are never here (memory only). */
+export const ModelRecord = z.object({
+  ...Common,
+  kind: z.literal('model'),
+  ...ModelSettings.shape,
+});
+export type ModelRecord = z.infer<typeof ModelRecord>;
+
+export const CiRecord = z.discriminatedUnion('kind', [ProcessRecord, ModelRecord]);
 export type CiRecord = z.infer<typeof CiRecord>;
 
 const RegistryFile = z.object({ version: z.literal(1), cis: z.array(z.unknown()) });

@@ -27,7 +27,8 @@ import {
   type NotificationDef,
   type RequestDef,
 } from './protocol';
-import type { ProcessCi, WrapPeer } from './ci';
+import type { WrapPeer } from './ci';
+import type { AnyCi } from './cis';
 import type { Log } from './log';
 import { ATTACH_LOW_WATERMARK_BYTES } from './terminal';
 import { errorMessage } from './errors';
@@ -41,7 +42,7 @@ export class Client implements WrapPeer {
   /** From `initialize`: who this is (e.g. "Projects Chat (window 2)", "cihub"). */
   label = 'client';
   /** This connection's attachments: attach id → the CI it is attached to. */
-  readonly attachments = new Map<string, ProcessCi>();
+  readonly attachments = new Map<string, AnyCi>();
   private drainWaiters: (() => void)[] = [];
   private readonly closeListeners: (() => void)[] = [];
   private closed = false;

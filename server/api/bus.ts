@@ -2,6 +2,7 @@
 import { ResponseError } from 'vscode-jsonrpc';
 import {
   Ack,
+  Ask,
   Approve,
   Forward,
   HubErrorCode,
@@ -38,6 +39,14 @@ export function registerBusRequests(client: Client, hub: HubContext): void {
   client.onClose(() => bus.releaseLessee(client));
 
   client.handle(Send, ({ message }) => busCall(() => bus.send(message)), log);
+  client.handle(Ask, async ({ message, timeoutMs }) => {
+    try {
+      const reply = await bus.ask(message, {}, timeoutMs);
+      return { id: reply.in_reply_to ?? '', reply };
+    } catch (error) {
+      throw rpcError(error);
+    }
+  }, log);
   client.handle(Receive, async ({ name, max, waitMs }) => ({ messages: await busCall(() => bus.receive(name, max, waitMs, client)) }), log);
   client.handle(Ack, ({ name, ids }) => {
     bus.ack(name, ids, client);
@@ -53,7 +62,7 @@ export function registerBusRequests(client: Client, hub: HubContext): void {
     return { refused: bus.refuse(name, ids, reason) };
   }, log);
   client.handle(SetPolicy, ({ name, policy }) => {
-    const ci = cis.require(name);
+    const ci = cis.requireProcess(name, 'a delivery policy');
     ci.record.policy = policy;
     bus.setPolicy(name, policy);
     cis.persist();

@@ -19,6 +19,14 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
     if (hub.bus.isExternal(p.name)) {
       throw hubError(HubErrorCode.AlreadyExists, `"${p.name}" is taken by an external socket in ${hub.paths.busDir}; pick another name`);
     }
+    if (p.kind === 'model') {
+      const { kind: _kind, apiKey, ...spec } = p;
+      hub.keys.setForCi(p.name, apiKey);
+      const model = cis.createModel(spec);
+      model.refreshProvider();
+      model.start();
+      return hub.info(model);
+    }
     const env = p.env ?? processEnv();
     const ci = cis.create({
       name: p.name,
@@ -43,7 +51,7 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
   client.handle(Restart, async ({ name }) => {
     hub.assertAccepting();
     const ci = cis.require(name);
-    if (ci.record.host === 'client') {
+    if (ci.kind === 'process' && ci.record.host === 'client') {
       throw hubError(HubErrorCode.InvalidState, `${name} is run by \`cihub wrap\` in another terminal; restart it there`);
     }
     await ci.restart();
@@ -62,7 +70,7 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
     const r = cis.require(name).record;
     return exportCapture(
       hub.paths.stateDir,
-      { name, command: r.command, cwd: r.cwd, project: r.project },
+      r.kind === 'process' ? { name, command: r.command, cwd: r.cwd, project: r.project } : { name, command: [`${r.provider}:${r.model}`], project: r.project },
       format,
       session,
       hub.mirrors,

@@ -4,7 +4,8 @@ import type { CiInfo, HubEvent, Status } from '../protocol';
 import type { HubPaths } from '../paths';
 import type { Log } from '../log';
 import type { Cis } from '../cis';
-import type { ProcessCi } from '../ci';
+import type { AnyCi } from '../cis';
+import type { KeyStore } from '../model/keys';
 import type { Bus } from '../bus/bus';
 import type { ConfigStore } from '../config';
 import type { ScreenMirrors } from '../screen/mirror';
@@ -21,12 +22,13 @@ export interface HubContext {
   readonly mirrors: ScreenMirrors;
   readonly projects: Projects;
   readonly chats: Chats;
+  readonly keys: KeyStore;
   /** Tells watching clients. */
   emit(event: HubEvent): void;
   /** Throws `ShuttingDown` while the hub stops. */
   assertAccepting(): void;
   /** A CI as clients see it: its state plus its queue, port and forwarding. */
-  info(ci: ProcessCi): CiInfo;
+  info(ci: AnyCi): CiInfo;
   stop(reason: string): Promise<void>;
   status(): z.input<typeof Status.result>;
   clients(): ReadonlySet<Client>;

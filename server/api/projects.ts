@@ -1,6 +1,7 @@
 /** Requests from VS Code windows: their projects, each project's default CI, and its chat. */
 import * as path from 'node:path';
 import {
+  HubErrorCode,
   ChatAppend,
   ChatHistory,
   ChatSend,
@@ -11,7 +12,7 @@ import {
   RegisterProjects,
 } from '../protocol';
 import type { Client } from '../rpc';
-import { notFound } from '../errors';
+import { hubError, notFound } from '../errors';
 import { processEnv } from '../env';
 import { projectName } from '../bus/bus';
 import type { HubContext } from './context';
@@ -26,7 +27,7 @@ export function registerProjectRequests(client: Client, hub: HubContext): void {
   }, log);
   client.handle(ListProjects, () => ({ projects: projects.list() }), log);
 
-  client.handle(EnsureDefaultCi, async ({ project, command, env, policy, keep }) => {
+  client.handle(EnsureDefaultCi, async ({ project, command, env, policy, model, keep }) => {
     hub.assertAccepting();
     const name = projects.defaultCiOf(project);
     const existing = cis.get(name);
@@ -38,6 +39,12 @@ export function registerProjectRequests(client: Client, hub: HubContext): void {
       if (existing.state === 'exited' || existing.state === 'failed' || existing.state === 'stopped') await existing.restart();
       return hub.info(existing);
     }
+    if (model) {
+      const ci = cis.createModel({ name, project, defaultFor: project, kept: keep, contextTokens: 8192, timeoutMs: 120_000, ...model });
+      ci.start();
+      return hub.info(ci);
+    }
+    if (!command) throw hubError(HubErrorCode.InvalidParams, 'give a command or a model for the default CI');
     const ci = cis.create({
       name,
       command,
@@ -61,6 +68,7 @@ export function registerProjectRequests(client: Client, hub: HubContext): void {
   client.handle(ChatSend, async ({ project, to, text, from }) => {
     hub.assertAccepting();
     const ci = cis.get(to);
+    if (ci?.kind === 'model') return { entry: await chats.sendToModel(project, ci, text, from) };
     if (ci) return { entry: await chats.sendToProcess(project, ci, text, from) };
     if (!bus.isExternal(to)) throw notFound(to);
     const entry = chats.add(project, { role: 'user', from, to, ci: to, text, format: 'markdown' });
@@ -71,7 +79,8 @@ export function registerProjectRequests(client: Client, hub: HubContext): void {
   client.handle(ChatStop, ({ ci: name }) => {
     const ci = cis.get(name);
     if (!ci) throw notFound(name);
-    ci.type('\x03');
+    if (ci.kind === 'model') ci.cancel();
+    else ci.type('\x03');
     return null;
   }, log);
   client.handle(Logs, () => ({ lines: log.lines() }), log);

@@ -10,7 +10,7 @@ export function registerTerminalRequests(client: Client, hub: HubContext): void 
   client.onClose(() => {
     for (const [attachId, ci] of client.attachments) ci.terminal.detach(client, attachId);
     client.attachments.clear();
-    for (const ci of cis.all()) if (ci.wrappedBy === client) ci.wrapEnded(undefined);
+    for (const ci of cis.all()) if (ci.kind === 'process' && ci.wrappedBy === client) ci.wrapEnded(undefined);
   });
 
   client.handle(Attach, ({ name, attachId, cols, rows, readOnly }) => {
@@ -46,14 +46,14 @@ export function registerTerminalRequests(client: Client, hub: HubContext): void 
 
   client.handle(Wrap, (p) => {
     hub.assertAccepting();
-    let ci = cis.get(p.name);
-    if (ci && (ci.record.host !== 'client' || ci.running)) {
+    const existing = cis.get(p.name);
+    if (existing && (existing.kind !== 'process' || existing.record.host !== 'client' || existing.running)) {
       throw hubError(
         HubErrorCode.AlreadyExists,
-        `a CI named "${p.name}" exists already${ci.running ? ' and is running' : ''}; pick another name with --name`,
+        `a CI named "${p.name}" exists already${existing.running ? ' and is running' : ''}; pick another name with --name`,
       );
     }
-    ci ??= cis.create({
+    const ci = existing ?? cis.create({
       name: p.name,
       command: p.command,
       cwd: p.cwd,
@@ -70,7 +70,7 @@ export function registerTerminalRequests(client: Client, hub: HubContext): void 
   }, log);
   const wrapped = (name: string): ProcessCi | undefined => {
     const ci = cis.get(name);
-    return ci?.wrappedBy === client ? ci : undefined;
+    return ci?.kind === 'process' && ci.wrappedBy === client ? ci : undefined;
   };
   client.on(WrapOutput, ({ name, data }) => wrapped(name)?.terminal.outputText(data), log);
   client.on(WrapTyped, ({ name, data }) => wrapped(name)?.terminal.inputSeen(data), log);

@@ -303,9 +303,9 @@ export class Bus {
       ...(input.ttl ? { expires_at: now + input.ttl * 1000 } : {}),
     };
     const project = sender?.project;
-    // A reply a port client is waiting for goes straight to it.
+    // A reply someone is waiting for (`cihub send --wait`, a port client) goes straight to them.
     const waiter = message.in_reply_to ? this.replyWaiters.get(message.in_reply_to) : undefined;
-    if (waiter && to.startsWith('port-')) {
+    if (waiter) {
       this.replyWaiters.delete(message.in_reply_to ?? '');
       this.record(project, 'response', to, message);
       waiter(message);
@@ -374,6 +374,12 @@ export class Bus {
     this.emit({ type: 'message', outcome, mailbox, message, ...(detail ? { detail } : {}) });
   }
 
+  /** A conversation turn that did not go through the bus (a chat or terminal message to a model CI). */
+  recordTurn(ci: BusCi, turn: { from: string; to: string; content: string }, outcome: Parameters<Timeline['append']>[1]): void {
+    const message: Message = { id: randomUUID(), type: outcome === 'response' ? 'response' : 'request', timestamp: Date.now(), priority: 'normal', ...turn };
+    this.record(ci.project, outcome, turn.to, message);
+  }
+
   /** The content a recipient gets: with `[Project: <name>]` when the configuration says so. */
   private contextual(message: Message, recipient: string): Message {
     const mode = this.config().contextPrefix;
@@ -427,7 +433,7 @@ export class Bus {
 
   /** Model CIs answer one message at a time; the answer goes back to the sender as a response. */
   private async answerNext(ci: BusCi): Promise<void> {
-    if (this.answering.has(ci.name) || !ci.answer) return;
+    if (this.answering.has(ci.name) || !ci.answer || !ci.injectState().running) return;
     const q = this.queues.get(ci.name);
     const entry = q?.next();
     if (!q || !entry) return;
@@ -444,7 +450,7 @@ export class Bus {
       q.finish(entry.message.id, 'refused');
       q.flush();
       this.record(ci.project, 'failed', ci.name, entry.message, errorMessage(error));
-      this.respond(ci.name, entry.message, `[error] ${errorMessage(error)}`);
+      this.respond(ci.name, entry.message, errorMessage(error), 'error');
     } finally {
       this.answering.delete(ci.name);
     }
@@ -452,10 +458,10 @@ export class Bus {
   }
 
   /** Sends `content` back to whoever sent `original`, if they can receive; otherwise only records it. */
-  private respond(from: string, original: Message, content: string): void {
+  private respond(from: string, original: Message, content: string, type: 'response' | 'error' = 'response'): void {
     const to = original.from;
-    const reply = { type: 'response', from, to, content, in_reply_to: original.id };
-    if (to.startsWith('port-') || this.knows(to)) {
+    const reply = { type, from, to, content, in_reply_to: original.id };
+    if (this.replyWaiters.has(original.id) || this.knows(to)) {
       try {
         this.send(reply);
         return;
@@ -637,13 +643,13 @@ export class Bus {
     return this.timeline.read(name);
   }
 
-  /** A port client sends `content` to `ci` and waits for the CI's response. */
-  ask(ci: string, from: string, content: string, timeoutMs: number): Promise<Message> {
-    const { id } = this.send({ from, to: ci, content, type: 'request' });
+  /** Sends a message and waits for the response to it (`cihub send --wait`, port clients). */
+  ask(raw: unknown, context: SendContext, timeoutMs: number): Promise<Message> {
+    const { id, recipients } = this.send(raw, context);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.replyWaiters.delete(id);
-        reject(new Error(`no reply from ${ci} within ${timeoutMs / 1000} s`));
+        reject(new BusError('unknown_recipient', `no reply from ${recipients.join(', ') || 'anyone'} within ${timeoutMs / 1000} s`));
       }, timeoutMs);
       this.replyWaiters.set(id, (reply) => {
         clearTimeout(timer);

@@ -100,7 +100,7 @@ export class Ports {
       // a plain text line is the content itself
     }
     try {
-      const reply = await this.bus.ask(ci, `port-${port}`, content, PORT_REPLY_TIMEOUT_MS);
+      const reply = await this.bus.ask({ from: `port-${port}`, to: ci, content }, {}, PORT_REPLY_TIMEOUT_MS);
       socket.write(`${JSON.stringify({ content: reply.content, from: reply.from, id: reply.id })}\n`);
     } catch (error) {
       socket.write(`${JSON.stringify({ error: errorMessage(error) })}\n`);
