@@ -24,6 +24,7 @@ import {
   Send,
   Spawn,
   Status,
+  ProviderKind,
   type ChatEntry,
   type CiInfo,
   type ProjectInfo,
@@ -36,6 +37,10 @@ import type { CiView, ProjectView, WebviewToHost } from './webviewProtocol';
 import { parseChatInput, splitWords, SLASH_HELP, type SlashCommand } from './slashCommands';
 import { ciEnvironment } from './environment';
 import type { Settings } from './settings';
+import { parseModelSpec, type Models } from './models';
+
+/** The "a model…" choice for a project's default CI. */
+const MODEL_OPTION = 'model…';
 
 /** workspaceState key of the project selected in this window. */
 const SELECTED = 'projectsChat.selectedProject';
@@ -86,6 +91,7 @@ export class ChatController implements vscode.Disposable {
     private readonly state: vscode.Memento,
     private readonly settings: () => Settings,
     private readonly localFolders: () => string[],
+    private readonly models: Models,
   ) {
     this.selected = state.get<string>(SELECTED);
     this.disposables.push(
@@ -189,7 +195,7 @@ export class ChatController implements vscode.Disposable {
         name: ci.name,
         kind: ci.kind,
         state: ci.state,
-        detail: ci.command?.join(' ') ?? ci.socket ?? '',
+        detail: ci.model ? `${ci.model.provider} ${ci.model.model}` : (ci.command?.join(' ') ?? ci.socket ?? ''),
         unread: ci.queue?.depth ?? 0,
         held: ci.queue?.held ?? 0,
         isDefault: ci.name === defaultCi,
@@ -283,13 +289,18 @@ export class ChatController implements vscode.Disposable {
 
   /** Makes sure the project's default CI exists; with nothing configured, offers a choice instead. */
   private async ensureDefaultCi(project: string, pendingText?: string): Promise<CiInfo | undefined> {
+    const s = this.settings();
+    const model = parseModelSpec(s.defaultCi);
+    if (model) {
+      if (!(await this.models.ensureKey(model.provider, model.baseUrl))) return undefined;
+      return this.hub.call(EnsureDefaultCi, { project, model, keep: s.keepDefaultCis });
+    }
     const command = this.defaultCommand();
     if (!command) {
       if (pendingText) this.pending.set(project, pendingText);
       this.view.post({ type: 'chooseDefaultCi', project, options: this.defaultCiOptions() });
       return undefined;
     }
-    const s = this.settings();
     return this.hub.call(EnsureDefaultCi, { project, command, env: ciEnvironment(process.env), policy: s.defaultCiPolicy, keep: s.keepDefaultCis });
   }
 
@@ -301,14 +312,21 @@ export class ChatController implements vscode.Disposable {
     }));
     const shell = process.env.SHELL ?? '/bin/sh';
     options.push({ id: shell, label: `A shell (${path.basename(shell)})`, detail: 'a plain terminal you and other CIs can type into' });
+    options.push({ id: MODEL_OPTION, label: 'A model…', detail: 'Ollama, an OpenAI-compatible server or Anthropic: pick the provider and model' });
     return options;
   }
 
   private async chooseDefaultCi(project: string, option: string): Promise<void> {
-    await vscode.workspace.getConfiguration('projectsChat').update('defaultCi', option, vscode.ConfigurationTarget.Global);
+    let value = option;
+    if (option === MODEL_OPTION) {
+      const picked = await this.models.pick();
+      if (!picked) return;
+      value = `${picked.provider}:${picked.model}${picked.baseUrl ? `@${picked.baseUrl}` : ''}`;
+    }
+    await vscode.workspace.getConfiguration('projectsChat').update('defaultCi', value, vscode.ConfigurationTarget.Global);
     const ci = await this.ensureDefaultCi(project);
     if (!ci) return;
-    await this.note(project, 'system', `Default CI for this project: \`${ci.name}\` running \`${option}\` (change it in Settings → Projects Chat: Default CI).`);
+    await this.note(project, 'system', `Default CI for this project: \`${ci.name}\` running \`${value}\` (change it in Settings → Projects Chat: Default CI).`);
     const text = this.pending.get(project);
     this.pending.delete(project);
     if (text) await this.hub.call(ChatSend, { project, to: ci.name, text });
@@ -331,8 +349,12 @@ export class ChatController implements vscode.Disposable {
           return this.note(project, 'system', `${formatList(cis)}${boxes}`, 'terminal');
         }
         case 'spawn': {
-          if (command.provider) {
-            return this.note(project, 'error', `/spawn --provider needs model CIs, which this hub does not offer yet.`);
+          if (command.provider && command.model) {
+            const provider = ProviderKind.safeParse(command.provider);
+            if (!provider.success) return this.note(project, 'error', `/spawn: --provider must be ollama, openai or anthropic (got "${command.provider}")`);
+            if (!(await this.models.ensureKey(provider.data, command.baseUrl))) return this.note(project, 'error', `No API key for ${provider.data}: "Projects Chat: Set API Key…" sets one.`);
+            const ci = await this.hub.call(Spawn, { kind: 'model', name: command.ci, provider: provider.data, model: command.model, baseUrl: command.baseUrl, project });
+            return this.note(project, 'system', `Started model CI \`${ci.name}\`: ${ci.model?.provider} \`${ci.model?.model}\` at ${ci.model?.baseUrl}. Message it with \`@${ci.name} …\`.`);
           }
           const run = command.command ?? this.defaultCommand() ?? [process.env.SHELL ?? '/bin/sh'];
           const ci = await this.hub.call(Spawn, { kind: 'process', name: command.ci, command: run, cwd: project, project, env: ciEnvironment(process.env) });

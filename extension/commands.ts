@@ -11,6 +11,7 @@ import type { ChatViewProvider } from './chatView';
 import type { Terminals } from './terminals';
 import { splitWords } from './slashCommands';
 import { ciEnvironment } from './environment';
+import type { Models } from './models';
 
 /** Scheme of the read-only status document. */
 const STATUS_SCHEME = 'projects-chat';
@@ -22,6 +23,7 @@ export function registerCommands(
   view: ChatViewProvider,
   terminals: Terminals,
   output: vscode.LogOutputChannel,
+  models: Models,
 ): void {
   let statusText = '';
   const statusChanged = new vscode.EventEmitter<vscode.Uri>();
@@ -61,6 +63,21 @@ export function registerCommands(
       if (ci.state === 'failed') throw new Error(`${name} failed: ${ci.reason ?? 'unknown reason'}`);
       void vscode.window.showInformationMessage(`Started ${name} (pid ${ci.pid}).`, 'Open Terminal').then((a) => a && terminals.show(name));
     }),
+
+    command('projectsChat.spawnModelCi', async () => {
+      const picked = await models.pick();
+      if (!picked) return;
+      const name = await vscode.window.showInputBox({
+        title: 'Name of the model CI',
+        value: picked.model.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63) || 'model',
+        validateInput: (v) => (/^[a-z0-9][a-z0-9._-]{0,62}$/.test(v) ? undefined : 'Use 1–63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit'),
+      });
+      if (!name) return;
+      const ci = await hub.call(Spawn, { kind: 'model', name, ...picked, project: chat.selectedProject });
+      void vscode.window.showInformationMessage(`Model CI ${ci.name} is ready (${picked.provider} ${picked.model}). Message it in the chat with @${ci.name}.`);
+    }),
+
+    command('projectsChat.setApiKey', () => models.setKey()),
 
     command('projectsChat.killCi', async () => {
       const ci = await terminals.pick('Stop which CI?', (c) => c.kind !== 'external' && (c.state === 'running' || c.state === 'backoff' || c.state === 'starting'));

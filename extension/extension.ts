@@ -12,6 +12,7 @@ import { Terminals } from './terminals';
 import { StatusBar } from './statusBar';
 import { registerCommands } from './commands';
 import { hubConfigOf, readSettings, type Settings } from './settings';
+import { Models } from './models';
 
 /** This window's workspace folders on disk. */
 function localFolders(): string[] {
@@ -30,7 +31,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const terminals = new Terminals(hub, context.workspaceState);
   let controller: ChatController | undefined;
   const view = new ChatViewProvider(context.extensionUri, (m) => controller?.handle(m), (line) => output.warn(line));
-  controller = new ChatController(hub, view, terminals, context.workspaceState, () => settings, localFolders);
+  const models = new Models(hub, context.secrets);
+  controller = new ChatController(hub, view, terminals, context.workspaceState, () => settings, localFolders, models);
   const chat = controller;
   const statusBar = new StatusBar();
   const refreshStatus = () => statusBar.update(hub.state, hub.message, chat.allCis);
@@ -57,6 +59,7 @@ export function activate(context: vscode.ExtensionContext): void {
         await hub.call(Watch, {});
         await register();
         await pushSettings();
+        await models.pushKeys();
       } catch (error) {
         output.error(`setting up the hub connection failed: ${error instanceof Error ? error.message : String(error)}`);
       }
@@ -71,7 +74,7 @@ export function activate(context: vscode.ExtensionContext): void {
       void pushSettings().catch(() => undefined);
     }),
   );
-  registerCommands(context, hub, chat, view, terminals, output);
+  registerCommands(context, hub, chat, view, terminals, output, models);
   void hub.start();
 }
 

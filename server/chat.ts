@@ -163,6 +163,7 @@ export class Chats {
     const user = this.add(project, { role: 'user', from, to: ci.name, ci: ci.name, text, format: 'markdown' });
     const id = randomUUID();
     let pending = false;
+    let finished = false;
     let latest = '';
     void ci
       .ask(text, from, (_token, sofar) => {
@@ -171,10 +172,12 @@ export class Chats {
         pending = true;
         setImmediate(() => {
           pending = false;
-          this.modelReply(project, ci.name, id, latest, 'streaming');
+          // The final state may already be out: a late streaming update must not undo it.
+          if (!finished) this.modelReply(project, ci.name, id, latest, 'streaming');
         });
       })
       .then((answer) => {
+        finished = true;
         if (answer.text) this.modelReply(project, ci.name, id, answer.partial ? `${answer.text}\n\n*(cut off: ${answer.error ?? 'stopped'})*` : answer.text, answer.partial ? 'partial' : 'done');
         if (answer.error && !answer.text) this.add(project, { role: 'error', ci: ci.name, text: answer.error, format: 'markdown' });
       });
