@@ -1,17 +1,19 @@
 /**
  * `npm run bench`: every benchmark, each against its raw baseline measured in the same run. Prints a
  * table (✓/✗ against the targets in the issues) and writes bench/results/latest.json.
- *   npm run bench [-- section…]     sections: pty, bus
+ *   npm run bench [-- section…]     sections: pty, bus, models
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT, header, rows } from './common';
 import { ptyBenchmarks } from './pty';
 import { busBenchmarks } from './bus';
+import { modelBenchmarks } from './models';
 
 const sections: Record<string, () => Promise<void>> = {
   pty: ptyBenchmarks,
   bus: busBenchmarks,
+  models: modelBenchmarks,
 };
 
 async function main(): Promise<void> {

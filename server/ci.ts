@@ -40,6 +40,8 @@ export interface CiHost {
   readonly keys: KeyStore;
   /** The CI's state changed: persist and tell watchers. */
   changed(ci: ProcessCi | ModelCi): void;
+  /** Something shown but not persisted changed (a model CI became busy): tell watchers only. */
+  updated(ci: ProcessCi | ModelCi): void;
   /** A conversation turn that did not go through the bus, for the timeline. */
   record(ci: ProcessCi | ModelCi, turn: { from: string; to: string; content: string }, outcome: z.infer<typeof MessageOutcome>): void;
 }

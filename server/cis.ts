@@ -50,9 +50,15 @@ export class Cis {
   private readonly host: CiHost;
   private listener: CiListener = { added: () => undefined, changed: () => undefined, removed: () => undefined };
 
-  constructor(host: Omit<CiHost, 'changed'>) {
+  constructor(host: Omit<CiHost, 'changed' | 'updated'>) {
     this.registry = new Registry(host.paths.stateDir);
-    this.host = { ...host, changed: (ci) => this.changed(ci) };
+    this.host = {
+      ...host,
+      changed: (ci) => this.changed(ci),
+      updated: (ci) => {
+        if (this.cis.get(ci.name) === ci) this.listener.changed(ci);
+      },
+    };
   }
 
   listen(listener: CiListener): void {

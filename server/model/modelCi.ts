@@ -183,8 +183,9 @@ export class ModelCi implements BusCi {
 
   /** `viaBus`: the bus records the message and the response in the timeline itself. */
   private async turn(text: string, from: string, onToken: (token: string, sofar: string) => void, viaBus: boolean): Promise<Answer> {
+    // Timeline entries are written off the request's path (they also notify every watching client).
     const record = (turn: { from: string; to: string; content: string }, outcome: 'delivered' | 'response' | 'failed') => {
-      if (!viaBus) this.host.record(this, turn, outcome);
+      if (!viaBus) setImmediate(() => this.host.record(this, turn, outcome));
     };
     if (!this.running) {
       return { text: '', partial: false, error: `${this.name} is ${this.state}; start it again with \`cihub restart ${this.name}\`` };
@@ -195,7 +196,6 @@ export class ModelCi implements BusCi {
     record({ from, to: this.name, content: userContent }, 'delivered');
     this.busy = true;
     this.repl.setBusy(true);
-    this.host.changed(this);
     const controller = new AbortController();
     this.current = controller;
     let sofar = '';
@@ -242,7 +242,8 @@ export class ModelCi implements BusCi {
       this.busy = false;
       this.terminal.outputText('\r\n');
       this.repl.setBusy(false);
-      this.host.changed(this);
+      // Latency and errors changed: tell watchers (without rewriting the registry).
+      this.host.updated(this);
     }
   }
 
