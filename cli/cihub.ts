@@ -53,8 +53,9 @@ const USAGE = `usage: cihub <command> [options]
   stop                               stop the hub and its CIs (they start again with the next hub)
   status [--json]                    the hub and every CI: state, pid, CPU, memory, output, clients
   list [--json]                      CIs: name, kind, state, pid, project, uptime, bytes captured
-  spawn <name> [--cwd DIR] [--project DIR] [--restart never|on-failure|always]
+  spawn <name> [--cwd DIR] [--project DIR [--default]] [--restart never|on-failure|always]
                [--policy inbox|inject|hold] -- <command…>
+                                     --default: the project's default CI (what its chat talks to)
   spawn <name> --provider ollama|openai|anthropic --model M [--base-url URL] [--project DIR]
                [--temperature T] [--max-tokens N] [--system TEXT] [--context-tokens N] [--timeout S]
                                      a model CI (keys: OPENAI_API_KEY, ANTHROPIC_API_KEY)
@@ -246,6 +247,7 @@ async function run(argv: string[]): Promise<number> {
         project: { type: 'string' },
         restart: { type: 'string' },
         policy: { type: 'string' },
+        default: { type: 'boolean' },
         json: { type: 'boolean' },
         provider: { type: 'string' },
         model: { type: 'string' },
@@ -260,7 +262,7 @@ async function run(argv: string[]): Promise<number> {
       if (positionals.length > 1) throw new UsageError(`put the command after --: cihub spawn ${name} -- ${positionals.slice(1).join(' ')}`);
       if (values.provider !== undefined || values.model !== undefined) {
         if (command.length) throw new UsageError('give either a command (after --) or --provider/--model, not both');
-        return spawnModel(name, values, absolute(str(values.project)));
+        return spawnModel(name, values, absolute(str(values.project)), values.default === true);
       }
       if (command.length === 0) throw new UsageError(`give the command to run after --: cihub spawn ${name} -- bash  (or --provider P --model M)`);
       const restart = RestartPolicy.safeParse(values.restart ?? 'never');
@@ -280,6 +282,7 @@ async function run(argv: string[]): Promise<number> {
         env: processEnv(),
         restart: restart.data,
         policy: policy.data,
+        defaultCi: values.default,
         cols,
         rows,
       });
@@ -517,7 +520,7 @@ async function run(argv: string[]): Promise<number> {
 }
 
 /** `cihub spawn <name> --provider P --model M …`: a model CI. The API key comes from the environment. */
-async function spawnModel(name: string, values: Record<string, string | boolean | undefined>, project: string | undefined): Promise<number> {
+async function spawnModel(name: string, values: Record<string, string | boolean | undefined>, project: string | undefined, defaultCi: boolean): Promise<number> {
   const provider = ProviderKind.safeParse(values.provider);
   if (!provider.success) fail(`--provider must be ollama, openai or anthropic (got "${str(values.provider) ?? ''}")`);
   const model = str(values.model);
@@ -538,6 +541,7 @@ async function spawnModel(name: string, values: Record<string, string | boolean 
     provider: provider.data,
     model,
     project,
+    defaultCi,
     baseUrl: str(values['base-url']),
     temperature: number('temperature'),
     maxTokens: number('max-tokens'),

@@ -255,6 +255,8 @@ export const ModelSpawn = ModelSettings.extend({
   kind: z.literal('model'),
   name: CiName,
   project: AbsolutePath.optional(),
+  /** Make it its project's default CI. Needs `project`. */
+  defaultCi: z.boolean().optional(),
   /** The key to use (the CLI reads OPENAI_API_KEY / ANTHROPIC_API_KEY): kept in the hub's memory only. */
   apiKey: z.string().min(1).max(1000).optional(),
 });
@@ -268,6 +270,8 @@ export const ProcessSpawn = z.object({
   /** The client's environment; the CI gets it plus `CIHUB_CI`, `CIHUB_SOCKET` and `cihub` on `PATH`. */
   env: Env.optional(),
   project: AbsolutePath.optional(),
+  /** Make it its project's default CI (the one plain chat messages go to). Needs `project`. */
+  defaultCi: z.boolean().optional(),
   restart: RestartPolicy.default('never'),
   policy: DeliveryPolicy.default('inbox'),
   ...TerminalSize,

@@ -19,10 +19,16 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
     if (hub.bus.isExternal(p.name)) {
       throw hubError(HubErrorCode.AlreadyExists, `"${p.name}" is taken by an external socket in ${hub.paths.busDir}; pick another name`);
     }
+    if (p.defaultCi && !p.project) throw hubError(HubErrorCode.InvalidParams, 'a default CI needs its project (--project DIR)');
+    const defaultFor = p.defaultCi ? p.project : undefined;
+    if (defaultFor) {
+      const current = cis.all().find((c) => c.record.defaultFor === defaultFor);
+      if (current) throw hubError(HubErrorCode.AlreadyExists, `${defaultFor} already has a default CI: ${current.name}`);
+    }
     if (p.kind === 'model') {
-      const { kind: _kind, apiKey, ...spec } = p;
+      const { kind: _kind, apiKey, defaultCi: _default, ...spec } = p;
       hub.keys.setForCi(p.name, apiKey);
-      const model = cis.createModel(spec);
+      const model = cis.createModel({ ...spec, defaultFor });
       model.refreshProvider();
       model.start();
       return hub.info(model);
@@ -39,6 +45,7 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
       cols: p.cols ?? DEFAULT_COLS,
       rows: p.rows ?? DEFAULT_ROWS,
       host: 'hub',
+      defaultFor,
     });
     ci.start();
     return hub.info(ci);
