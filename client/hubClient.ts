@@ -12,6 +12,7 @@ import { SocketReader, SocketWriter } from '../server/transport';
 import type { z } from 'zod';
 import { describeZodError, type NotificationDef, type RequestDef } from '../server/protocol';
 import { hubPaths } from '../server/paths';
+import { LOG_MAX_BYTES } from '../server/log';
 
 /** How long to wait for a hub we started to answer. */
 export const HUB_START_TIMEOUT_MS = 15_000;
@@ -20,8 +21,6 @@ export const HUB_START_TIMEOUT_MS = 15_000;
  * of MiB of young generation committed; scavenges get more frequent but stay sub-millisecond.
  */
 export const HUB_NODE_FLAGS = ['--max-semi-space-size=1'];
-/** `hub.log` is rotated to `hub.log.1` when it grows past this at a start. */
-const LOG_ROTATE_BYTES = 5 * 1024 * 1024;
 
 /** The hub socket for this environment: `CIHUB_SOCKET` inside a CI, else from the hub paths. */
 export function hubSocket(env: NodeJS.ProcessEnv = process.env): string {
@@ -66,7 +65,7 @@ export async function startHub(options: LaunchOptions): Promise<void> {
   fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const logFile = path.join(paths.stateDir, 'hub.log');
   try {
-    if (fs.statSync(logFile).size > LOG_ROTATE_BYTES) fs.renameSync(logFile, `${logFile}.1`);
+    if (fs.statSync(logFile).size > LOG_MAX_BYTES) fs.renameSync(logFile, `${logFile}.1`);
   } catch {
     // No log yet.
   }

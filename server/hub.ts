@@ -59,10 +59,13 @@ function writeLauncher(dir: string): void {
   fs.renameSync(`${file}.tmp`, file);
 }
 
+/** Warnings and errors forwarded to clients per event-loop turn; more are counted in one line. */
+const LOG_EVENTS_PER_TURN = 20;
+
 export type StartResult = { hub: Hub } | { alreadyRunning: number };
 
 export class Hub implements HubContext {
-  readonly log = new Log();
+  readonly log: Log;
   readonly startedAt = Date.now();
   readonly launcherDir: string;
   readonly mirrors: ScreenMirrors;
@@ -76,11 +79,14 @@ export class Hub implements HubContext {
   private readonly rpc: RpcServer;
   private readonly cpuSamples = new Map<string, { cpuSeconds: number; at: number }>();
   private stopping: Promise<void> | undefined;
+  private pendingLogLines: string[] = [];
+  private droppedLogLines = 0;
   private markStopped: () => void = () => undefined;
   /** Resolves once the hub has stopped (by request, signal or `stop()`). */
   readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
 
   private constructor(readonly paths: HubPaths) {
+    this.log = new Log(path.join(paths.stateDir, 'hub.log'));
     this.launcherDir = path.join(paths.runtimeDir, 'bin');
     this.mirrors = new ScreenMirrors((line) => this.log.error(line));
     this.config = new ConfigStore(paths.stateDir);
@@ -106,7 +112,7 @@ export class Hub implements HubContext {
       registerModelRequests(client, this);
     });
     this.log.onLine((line) => {
-      if (/^\S+ (warn|error)/.test(line)) this.emit({ type: 'log', line });
+      if (/^\S+ (warn|error)/.test(line)) this.queueLogEvent(line);
     });
   }
 
@@ -156,6 +162,24 @@ export class Hub implements HubContext {
     hub.projects.start();
     hub.log.info(`hub ${VERSION} ready: pid ${process.pid}, socket ${paths.socket}, state ${paths.stateDir}`);
     return { hub };
+  }
+
+  /**
+   * Warnings and errors go to watching clients in batches, one per event-loop turn: a warning about
+   * sending an event must not synchronously cause another event (a closed client would otherwise keep
+   * the loop busy forever), and a burst of warnings must not flood the clients.
+   */
+  private queueLogEvent(line: string): void {
+    if (this.pendingLogLines.length === 0 && this.droppedLogLines === 0) setImmediate(() => this.flushLogEvents());
+    if (this.pendingLogLines.length < LOG_EVENTS_PER_TURN) this.pendingLogLines.push(line);
+    else this.droppedLogLines++;
+  }
+
+  private flushLogEvents(): void {
+    const lines = this.pendingLogLines.splice(0);
+    if (this.droppedLogLines > 0) lines.push(`… and ${this.droppedLogLines} more warnings; see ${path.join(this.paths.stateDir, 'hub.log')}`);
+    this.droppedLogLines = 0;
+    for (const line of lines) this.emit({ type: 'log', line });
   }
 
   emit(event: HubEvent): void {

@@ -56,7 +56,7 @@ export class Client implements WrapPeer {
 
   /** Sends a notification; data that cannot be sent because the client is gone is dropped. */
   send<P extends z.ZodType>(def: NotificationDef<P>, params: z.input<P>): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (!this.open) return Promise.resolve();
     return this.connection.sendNotification(def.method, params).catch(() => undefined);
   }
 
@@ -65,7 +65,7 @@ export class Client implements WrapPeer {
    * (shared with the capture), so the hot path serializes each byte once.
    */
   sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', text: string, json = JSON.stringify(text)): void {
-    if (this.closed) return;
+    if (!this.open) return;
     const size = text.length;
     this.backlogBytes += size;
     const body = `{"jsonrpc":"2.0","method":${JSON.stringify(Output.method)},"params":{"attachId":${JSON.stringify(attachId)},"kind":"${kind}","data":${json}}}`;
@@ -95,6 +95,11 @@ export class Client implements WrapPeer {
 
   sendWrapSignal(name: string, signal: 'SIGHUP' | 'SIGTERM' | 'SIGKILL'): void {
     void this.send(WrapSignal, { name, signal });
+  }
+
+  /** Still connected: not closed, and the socket not destroyed (its 'close' event comes a turn later). */
+  get open(): boolean {
+    return !this.closed && !this.socket.destroyed;
   }
 
   onClose(listener: () => void): void {
@@ -184,7 +189,7 @@ export class RpcServer {
     const id = this.nextId++;
     // Once a client is gone, write failures for its last queued messages are expected: not logged.
     const report = (m: string) => {
-      if (this.clients.has(client)) this.log.warn(`rpc client ${id}: ${m}`);
+      if (this.clients.has(client) && client.open) this.log.warn(`rpc client ${id}: ${m}`);
     };
     const connection = createMessageConnection(reader, writer, { error: report, warn: report, info: () => undefined, log: () => undefined });
     const client = new Client(id, connection, socket, writer);

@@ -24,8 +24,8 @@ import {
   castOutput,
   type Home,
 } from './helpers';
-import { List, Spawn, Status, type CiInfo } from '../server/protocol';
-import type { HubClient } from '../client/hubClient';
+import { List, Send, Spawn, Status, Watch, type CiInfo } from '../server/protocol';
+import { connectSocket, HubClient } from '../client/hubClient';
 
 async function withHub(fn: (home: Home, client: HubClient) => Promise<void>): Promise<void> {
   const home = makeHome();
@@ -221,6 +221,28 @@ test('malformed JSON-RPC gets a parse error; the hub keeps serving', async () =>
     assert.match(framing, /invalid JSON-RPC framing.*use the bus sockets/);
     const status = await client.call(Status, {});
     assert.equal(status.hub.pid, hubPid(home.paths.lock));
+  });
+});
+
+test('watching clients that vanish while events flow leave the hub responsive and its log small', async () => {
+  await withHub(async (home, client) => {
+    await client.call(Spawn, { kind: 'process', name: 'sink', command: ['sleep', '600'] });
+    for (let round = 0; round < 10; round++) {
+      const socket = await connectSocket(home.paths.socket);
+      assert.ok(socket);
+      const watcher = HubClient.fromSocket(socket);
+      await watcher.call(Watch, {});
+      // Events for the watcher are in flight when its connection is reset.
+      const sends = Array.from({ length: 100 }, (_, i) => client.call(Send, { message: { to: 'sink', content: `m${round}-${i}` } }));
+      socket.destroy();
+      await Promise.all(sends);
+    }
+    const started = Date.now();
+    const status = await client.call(Status, {});
+    assert.ok(Date.now() - started < 2000, `Status answered in ${Date.now() - started} ms`);
+    assert.equal(status.hub.pid, hubPid(home.paths.lock));
+    const logBytes = fs.statSync(path.join(home.paths.stateDir, 'hub.log')).size;
+    assert.ok(logBytes < 100_000, `hub.log is ${logBytes} bytes`);
   });
 });
 
