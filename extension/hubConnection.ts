@@ -128,8 +128,10 @@ export class HubConnection implements vscode.Disposable {
 
   /** Restarts the hub: asks it to stop (its CIs stop and start again with the new hub) and reconnects. */
   async restartHub(stop: () => Promise<unknown>): Promise<void> {
-    this.setState('restarting', 'restarting the hub');
-    await stop().catch(() => undefined);
+    // Asked while still connected (requests are refused once the state leaves 'connected'); the
+    // closed connection then reconnects, which starts the new hub.
+    await stop();
+    if (this.stateValue === 'connected') this.setState('restarting', 'restarting the hub');
   }
 
   /** Sends a request and validates the answer. Throws {@link HubUnavailable} while disconnected. */
