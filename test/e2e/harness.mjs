@@ -379,11 +379,13 @@ export async function runCommand(page, title, opts = {}) {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const input = page.locator('.quick-input-widget .quick-input-box input');
   if (await quickInputVisible(page)) { await page.keyboard.press('Escape'); await waitFor(async () => !(await quickInputVisible(page)), 5000, 'quick input to close'); }
+  // Something taking the focus (an editor a previous command opened) can close the palette again: retry.
   await waitFor(async () => {
     if (!(await quickInputVisible(page))) await page.keyboard.press('F1');
-    return (await input.isVisible()) && (await input.inputValue()).startsWith('>');
+    if (!(await input.isVisible()) || !(await input.inputValue()).startsWith('>')) return false;
+    await input.fill(`>${title}`, { timeout: 1000 });
+    return true;
   }, timeoutMs, 'the command palette to open', 250);
-  await input.fill(`>${title}`);
   // The list filters asynchronously; wait for a row labelled exactly `title`, then make it the active row.
   const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row')
     .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) }).first();
