@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { z } from 'zod';
-import { describeZodError, type HubConfig } from '../server/protocol';
+import { describeZodError, withoutInvalid, type HubConfig } from '../server/protocol';
 
 export const Settings = z.object({
   defaultCi: z.string().trim().default(''),
@@ -32,19 +32,8 @@ export function readSettings(warn: (message: string) => void): Settings {
   const parsed = Settings.safeParse(raw);
   if (parsed.success) return parsed.data;
   warn(`Projects Chat settings: ${describeZodError(parsed.error)}; using the defaults for those.`);
-  return Settings.parse(dropInvalid(raw, parsed.error));
-}
-
-/** Removes the values zod rejected, so their defaults apply. */
-function dropInvalid(raw: Record<string, unknown>, error: z.ZodError): Record<string, unknown> {
-  const copy: Record<string, unknown> = structuredClone(raw);
-  for (const issue of error.issues) {
-    let at: unknown = copy;
-    for (const key of issue.path.slice(0, -1)) at = at && typeof at === 'object' ? Reflect.get(at, key) : undefined;
-    const last = issue.path[issue.path.length - 1];
-    if (at && typeof at === 'object' && last !== undefined) Reflect.deleteProperty(at, last);
-  }
-  return copy;
+  const repaired = Settings.safeParse(withoutInvalid(raw, parsed.error));
+  return repaired.success ? repaired.data : Settings.parse({});
 }
 
 /** The hub settings these settings ask for. */

@@ -11,6 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChatEntry, type HubEvent } from './protocol';
+import { damageReport, readJsonl } from './jsonl';
 import type { ProcessCi } from './ci';
 import type { ModelCi } from './model/modelCi';
 import { sanitize, INJECT_ENTER_DELAY_MS } from './bus/inject';
@@ -50,6 +51,7 @@ export class Chats {
   constructor(
     private readonly dir: string,
     private readonly emit: (event: HubEvent) => void,
+    private readonly warn: (message: string) => void,
   ) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
@@ -62,19 +64,16 @@ export class Chats {
     let entries = this.histories.get(project);
     if (entries) return entries;
     const byId = new Map<string, ChatEntry>();
-    try {
-      for (const line of fs.readFileSync(chatFile(this.dir, project), 'utf8').split('\n')) {
-        if (!line) continue;
-        try {
-          const entry = ChatEntry.safeParse(JSON.parse(line));
-          if (entry.success) byId.set(entry.data.id, entry.data);
-        } catch {
-          // a line cut by a crash
-        }
-      }
-    } catch {
-      // no chat yet
+    const file = chatFile(this.dir, project);
+    const { values, damaged, cutBytes } = readJsonl(file);
+    let bad = damaged;
+    for (const value of values) {
+      const entry = ChatEntry.safeParse(value);
+      if (entry.success) byId.set(entry.data.id, entry.data);
+      else bad++;
     }
+    const problem = damageReport(file, bad, cutBytes);
+    if (problem) this.warn(problem);
     // A reply that was still streaming when the hub stopped is as complete as it will get.
     entries = [...byId.values()].map((e) => (e.streaming ? { ...e, streaming: false, partial: true } : e)).slice(-HISTORY_LIMIT);
     this.histories.set(project, entries);

@@ -1,11 +1,11 @@
 /**
  * Hub settings (`config.json` in the state dir, 0600): shared by every window and CLI. Validated with
- * zod when read; a damaged file is reported and replaced by the defaults.
+ * zod when read; an invalid value is reported and replaced by its default, the others are kept.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { z } from 'zod';
-import { HubConfig, type SetConfig } from './protocol';
+import { describeZodError, HubConfig, withoutInvalid, type SetConfig } from './protocol';
 import { errnoCode, errorMessage } from './errors';
 
 /** The entries of `o` whose value is not undefined (a partial update leaves the others as they are). */
@@ -25,9 +25,14 @@ export class ConfigStore {
     let loaded: HubConfig = defaults;
     let problem: string | undefined;
     try {
-      const parsed = HubConfig.safeParse(JSON.parse(fs.readFileSync(this.file, 'utf8')));
+      const raw: unknown = JSON.parse(fs.readFileSync(this.file, 'utf8'));
+      const parsed = HubConfig.safeParse(raw);
       if (parsed.success) loaded = parsed.data;
-      else problem = `${this.file} is invalid (${parsed.error.issues[0]?.message}); using the defaults`;
+      else {
+        const repaired = HubConfig.safeParse(withoutInvalid(raw, parsed.error) ?? {});
+        if (repaired.success) loaded = repaired.data;
+        problem = `${this.file}: ${describeZodError(parsed.error)}; using the default${repaired.success ? ' for that, keeping the other settings' : 's'}`;
+      }
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') problem = `${this.file} could not be read (${errorMessage(error)}); using the defaults`;
     }

@@ -743,6 +743,27 @@ export const Event = notification('cihub/event', HubEvent);
 // Helpers for both sides
 
 /** Formats zod issues as one line a user can act on: `field: problem; field: problem`. */
+/**
+ * `value` without the parts zod rejected, so their defaults apply and everything valid is kept. Copies
+ * only the objects along each rejected path, never a value itself (VS Code hands settings over as
+ * proxies, which cannot be cloned).
+ */
+export function withoutInvalid(value: unknown, error: z.ZodError): unknown {
+  let root = value;
+  for (const issue of error.issues) root = removeAt(root, issue.path);
+  return root;
+}
+
+function removeAt(value: unknown, at: readonly PropertyKey[]): unknown {
+  if (at.length === 0) return undefined;
+  if (typeof value !== 'object' || value === null) return value;
+  const [key, ...rest] = at;
+  const copy: object = Array.isArray(value) ? [...value] : { ...value };
+  if (rest.length === 0) Reflect.deleteProperty(copy, key);
+  else Reflect.set(copy, key, removeAt(Reflect.get(value, key), rest));
+  return copy;
+}
+
 export function describeZodError(error: z.ZodError): string {
   return error.issues
     .map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))

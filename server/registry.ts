@@ -83,26 +83,36 @@ export class Registry {
     } catch {
       return { records: [], problems: [] };
     }
-    const problems: string[] = [];
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      const kept = `${this.file}.corrupt-${Date.now()}`;
-      fs.copyFileSync(this.file, kept);
-      return { records: [], problems: [`${this.file} is not valid JSON (${String(error)}); kept a copy as ${kept}`] };
+      return { records: [], problems: [`${this.file} is not valid JSON (${String(error)}); kept a copy as ${this.keepCopy()}`] };
     }
     const file = RegistryFile.safeParse(parsed);
     if (!file.success) {
-      return { records: [], problems: [`${this.file} has an unknown layout; starting with an empty registry`] };
+      // Perhaps a newer hub's file: it is saved over as soon as anything changes, so keep it first.
+      return { records: [], problems: [`${this.file} has an unknown layout; starting with an empty registry; kept a copy as ${this.keepCopy()}`] };
     }
     const records: CiRecord[] = [];
+    const problems: string[] = [];
     for (const entry of file.data.cis) {
       const record = CiRecord.safeParse(entry);
       if (record.success) records.push(record.data);
-      else problems.push(`skipped an invalid registry entry: ${record.error.issues[0]?.message ?? 'invalid'}`);
+      else {
+        const name = typeof entry === 'object' && entry !== null && 'name' in entry && typeof entry.name === 'string' ? ` "${entry.name.slice(0, 64)}"` : '';
+        problems.push(`skipped an invalid registry entry${name}: ${record.error.issues[0]?.message ?? 'invalid'}`);
+      }
     }
+    if (problems.length) problems.push(`the registry as it was, with the skipped entries, is kept as ${this.keepCopy()}`);
     return { records, problems };
+  }
+
+  /** Copies the registry file aside before it is saved over; answers the copy's path. */
+  private keepCopy(): string {
+    const kept = `${this.file}.corrupt-${Date.now()}`;
+    fs.copyFileSync(this.file, kept);
+    return kept;
   }
 
   save(records: readonly CiRecord[]): void {

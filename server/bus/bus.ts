@@ -134,7 +134,7 @@ export class Bus {
   ) {
     this.queueDir = path.join(stateDir, 'queues');
     this.forwardsFile = path.join(stateDir, 'forwards.json');
-    this.timeline = new Timeline(path.join(stateDir, 'timeline'));
+    this.timeline = new Timeline(path.join(stateDir, 'timeline'), (message) => this.log.warn(`bus: ${message}`));
   }
 
   /** Opens mailboxes and sockets for the CIs, loads forwards and mailboxes, finds external sockets. */
@@ -144,11 +144,14 @@ export class Bus {
     fs.mkdirSync(this.busDir, { recursive: true, mode: 0o700 });
     try {
       const saved: unknown = JSON.parse(fs.readFileSync(this.forwardsFile, 'utf8'));
-      if (saved && typeof saved === 'object') {
+      if (saved && typeof saved === 'object' && !Array.isArray(saved)) {
+        const skipped: string[] = [];
         for (const [from, to] of Object.entries(saved)) {
           if (CI_NAME_PATTERN.test(from) && typeof to === 'string' && CI_NAME_PATTERN.test(to)) this.forwards.set(from, to);
+          else skipped.push(JSON.stringify(from).slice(0, 66));
         }
-      }
+        if (skipped.length) problems.push(`forwards.json: skipped ${skipped.length} invalid forward(s) (${skipped.join(', ')}); the others were kept`);
+      } else problems.push('forwards.json is not an object of name → name; forwarding starts empty');
     } catch (error) {
       if (errnoCode(error) !== 'ENOENT') problems.push(`forwards.json is damaged (${errorMessage(error)}); forwarding starts empty`);
     }
@@ -235,6 +238,14 @@ export class Bus {
   private serve(socket: net.Socket, ci: string): void {
     const lines = new LineSplitter(BUS_LINE_LIMIT_BYTES);
     const decoder = new TextDecoder('utf-8', { fatal: true });
+    // A sender that does not read its replies is not read either, until it does: the replies it leaves
+    // unread must not pile up in the hub's memory.
+    const reply = (text: string) => {
+      if (!socket.write(text) && !socket.isPaused()) {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
+      }
+    };
     socket.on('error', () => undefined); // a sender that went away: nothing to answer
     socket.on('data', (data: Buffer) => {
       const replies: string[] = [];
@@ -270,10 +281,10 @@ export class Bus {
         this.commit();
       } catch (error) {
         this.log.error(`bus: writing queues failed: ${errorMessage(error)}`);
-        socket.write(errorLine('internal', `could not write the queue (${errorMessage(error)}); nothing from this batch was accepted`));
+        reply(errorLine('internal', `could not write the queue (${errorMessage(error)}); nothing from this batch was accepted`));
         return;
       }
-      if (replies.length) socket.write(replies.join(''));
+      if (replies.length) reply(replies.join(''));
     });
   }
 

@@ -13,8 +13,8 @@
  * The file is rewritten with only the live messages once dead records dominate.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Message } from '../protocol';
+import { damageReport, readJsonl } from '../jsonl';
 
 /** Compact when at least this many records are dead… */
 const COMPACT_MIN_DEAD = 1000;
@@ -53,22 +53,9 @@ export class MailboxQueue {
   }
 
   private load(): void {
-    let text: string;
-    try {
-      text = fs.readFileSync(this.file, 'utf8');
-    } catch {
-      return;
-    }
-    let bad = 0;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      let record: unknown;
-      try {
-        record = JSON.parse(line);
-      } catch {
-        bad++;
-        continue;
-      }
+    const { values, damaged, cutBytes } = readJsonl(this.file);
+    let bad = damaged;
+    for (const record of values) {
       if (typeof record !== 'object' || record === null) {
         bad++;
         continue;
@@ -97,7 +84,8 @@ export class MailboxQueue {
         bad++;
       }
     }
-    if (bad) this.problems.push(`${path.basename(this.file)}: skipped ${bad} damaged record(s); the intact ones were kept`);
+    const problem = damageReport(this.file, bad, cutBytes);
+    if (problem) this.problems.push(problem);
   }
 
   private record(value: unknown): void {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { MessageOutcome, type Message } from '../protocol';
+import { damageReport, repairTail } from '../jsonl';
 
 /** Content longer than this is cut in the timeline (the message itself is in the queue and capture). */
 const CONTENT_LIMIT = 4000;
@@ -33,7 +34,10 @@ export function projectKey(project: string | undefined): string {
 export class Timeline {
   private readonly streams = new Map<string, fs.WriteStream>();
 
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    private readonly warn: (message: string) => void,
+  ) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
@@ -53,7 +57,10 @@ export class Timeline {
     const key = projectKey(project);
     let stream = this.streams.get(key);
     if (!stream) {
-      stream = fs.createWriteStream(path.join(this.dir, `${key}.jsonl`), { flags: 'a', mode: 0o600 });
+      const file = path.join(this.dir, `${key}.jsonl`);
+      const problem = damageReport(file, 0, repairTail(file));
+      if (problem) this.warn(problem);
+      stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
       stream.on('error', () => undefined); // reported by the disk checks; the timeline is a record, not a queue
       this.streams.set(key, stream);
     }

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
 import type { ChatTurn } from './provider';
+import { damageReport, readJsonl } from '../jsonl';
 
 const Turn = z.object({
   role: z.enum(['user', 'assistant']),
@@ -26,22 +27,18 @@ export class Conversation {
   private readonly turns: Turn[] = [];
   readonly file: string;
 
-  constructor(dir: string, name: string) {
+  constructor(dir: string, name: string, warn: (message: string) => void) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.file = path.join(dir, `${name}.jsonl`);
-    try {
-      for (const line of fs.readFileSync(this.file, 'utf8').split('\n')) {
-        if (!line) continue;
-        try {
-          const turn = Turn.safeParse(JSON.parse(line));
-          if (turn.success) this.turns.push(turn.data);
-        } catch {
-          // a line cut by a crash
-        }
-      }
-    } catch {
-      // a new conversation
+    const { values, damaged, cutBytes } = readJsonl(this.file);
+    let bad = damaged;
+    for (const value of values) {
+      const turn = Turn.safeParse(value);
+      if (turn.success) this.turns.push(turn.data);
+      else bad++;
     }
+    const problem = damageReport(this.file, bad, cutBytes);
+    if (problem) warn(problem);
   }
 
   get length(): number {

@@ -63,7 +63,7 @@ export class ModelCi implements BusCi {
       path.join(host.paths.stateDir, 'captures', record.name),
       (message) => host.log.warn(`${record.name}: ${message}`),
     );
-    this.conversation = new Conversation(path.join(host.paths.stateDir, 'conversations'), record.name);
+    this.conversation = new Conversation(path.join(host.paths.stateDir, 'conversations'), record.name, (message) => host.log.warn(`${record.name}: ${message}`));
     this.provider = this.makeProvider();
     this.unsubscribeKeys = host.keys.onChange(() => (this.provider = this.makeProvider()));
     this.repl = new Repl({
