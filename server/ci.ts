@@ -38,6 +38,8 @@ export interface CiHost {
   readonly log: Log;
   readonly mirrors: ScreenMirrors;
   readonly keys: KeyStore;
+  /** The umask CIs run with: the one the hub was started with (the hub itself uses 077). */
+  readonly umask: number;
   /** The CI's state changed: persist and tell watchers. */
   changed(ci: ProcessCi | ModelCi): void;
   /** Something shown but not persisted changed (a model CI became busy): tell watchers only. */
@@ -165,7 +167,7 @@ export class ProcessCi implements BusCi {
     this.record.session = this.terminal.beginSession({ title: this.name, command: this.record.command.join(' ') });
     try {
       this.pty = Pty.spawn(
-        { file, args, cwd: this.record.cwd, env, cols: this.terminal.cols, rows: this.terminal.rows },
+        { file, args, cwd: this.record.cwd, env, cols: this.terminal.cols, rows: this.terminal.rows, umask: this.host.umask },
         (data) => this.terminal.output(data),
         (exit) => void this.exited(exit),
       );

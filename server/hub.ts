@@ -85,7 +85,10 @@ export class Hub implements HubContext {
   /** Resolves once the hub has stopped (by request, signal or `stop()`). */
   readonly stopped = new Promise<void>((resolve) => (this.markStopped = resolve));
 
-  private constructor(readonly paths: HubPaths) {
+  private constructor(
+    readonly paths: HubPaths,
+    umask: number,
+  ) {
     this.log = new Log(path.join(paths.stateDir, 'hub.log'));
     this.launcherDir = path.join(paths.runtimeDir, 'bin');
     this.mirrors = new ScreenMirrors((line) => this.log.error(line));
@@ -97,12 +100,13 @@ export class Hub implements HubContext {
       log: this.log,
       mirrors: this.mirrors,
       keys: this.keys,
+      umask,
       record: (ci, turn, outcome) => this.bus.recordTurn(ci, turn, outcome),
     });
     this.bus = new Bus(paths.stateDir, paths.busDir, this.log, this.cis, () => this.config.current, (event) => this.emit(event));
     this.ports = new Ports(this.bus, this.log);
     this.projects = new Projects(this.cis, this.log, (projects) => this.emit({ type: 'projects', projects }), () => this.config.current.defaultCiGraceMs);
-    this.chats = new Chats(path.join(paths.stateDir, 'chats'), (event) => this.emit(event));
+    this.chats = new Chats(path.join(paths.stateDir, 'chats'), (event) => this.emit(event), (message) => this.log.warn(`chat: ${message}`));
     this.rpc = new RpcServer(paths.socket, this.log, (client) => {
       registerHubRequests(client, this);
       registerCiRequests(client, this);
@@ -118,7 +122,7 @@ export class Hub implements HubContext {
 
   /** Starts the hub, or reports the pid of the one that already runs for these paths. */
   static async start(env: NodeJS.ProcessEnv = process.env): Promise<StartResult> {
-    process.umask(0o077);
+    const userUmask = process.umask(0o077);
     const paths = hubPaths(env);
     if (Buffer.byteLength(path.join(paths.busDir, `${'x'.repeat(63)}.sock`)) > MAX_SOCKET_PATH_BYTES) {
       throw new Error(
@@ -129,7 +133,7 @@ export class Hub implements HubContext {
     ensurePrivateDir(paths.stateDir);
     const lock = acquireLock(paths.lock);
     if (!lock.acquired) return { alreadyRunning: lock.pid };
-    const hub = new Hub(paths);
+    const hub = new Hub(paths, userUmask);
     try {
       writeLauncher(hub.launcherDir);
       await hub.rpc.listen();

@@ -11,6 +11,8 @@ import * as fs from 'node:fs';
 const RECENT_LINES = 500;
 /** A message written this many times in a row is then only counted, until another one comes. */
 const REPEATS_WRITTEN = 3;
+/** Longest message written; longer ones (a stack is ~2 KiB) are cut, saying how long they were. */
+const MESSAGE_MAX_CHARS = 8192;
 /** hub.log is rotated to hub.log.1 when it grows past this while the hub runs (and at a start). */
 export const LOG_MAX_BYTES = 5 * 1024 * 1024;
 
@@ -63,7 +65,8 @@ export class Log {
   }
 
   private write(level: LogLevel, message: string): void {
-    const text = `${level.padEnd(5)} ${this.scrub(message)}`;
+    const clean = this.scrub(message);
+    const text = `${level.padEnd(5)} ${clean.length > MESSAGE_MAX_CHARS ? `${clean.slice(0, MESSAGE_MAX_CHARS)}… (${clean.length} characters)` : clean}`;
     if (text === this.last) {
       if (++this.repeats >= REPEATS_WRITTEN) return;
     } else {

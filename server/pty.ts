@@ -106,6 +106,8 @@ export interface PtyOptions {
   readonly env: Readonly<Record<string, string>>;
   readonly cols: number;
   readonly rows: number;
+  /** The file mode mask the child starts with (the hub's own is 077, for its private files). */
+  readonly umask?: number;
 }
 
 export interface PtyExit {
@@ -141,19 +143,26 @@ export class Pty {
     const { pty, helperPath } = loadNative();
     const env = Object.entries(options.env).map(([k, v]) => `${k}=${v}`);
     const sentinel = Buffer.from(`\x1b_cihub-drain-${Math.random().toString(36).slice(2)}${Date.now()}\x1b\\`);
-    const forked = pty.fork(
-      options.file,
-      [...options.args],
-      env,
-      options.cwd,
-      options.cols,
-      options.rows,
-      -1,
-      -1,
-      true,
-      helperPath,
-      (code, signal) => this.childExited(code, signal),
-    );
+    // The fork is synchronous: the child inherits the mask set around it, and nothing else runs meanwhile.
+    const hubUmask = options.umask === undefined ? undefined : process.umask(options.umask);
+    let forked: ReturnType<typeof pty.fork>;
+    try {
+      forked = pty.fork(
+        options.file,
+        [...options.args],
+        env,
+        options.cwd,
+        options.cols,
+        options.rows,
+        -1,
+        -1,
+        true,
+        helperPath,
+        (code, signal) => this.childExited(code, signal),
+      );
+    } finally {
+      if (hubUmask !== undefined) process.umask(hubUmask);
+    }
     this.pid = forked.pid;
     this.fd = forked.fd;
     // Synchronously, before anything reads (so before any EIO could be consumed): even if the child is

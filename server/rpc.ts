@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { createMessageConnection, ErrorCodes, ResponseError, type MessageConnection, type ResponseMessage } from 'vscode-jsonrpc/node';
-import { FramingError, SocketReader, SocketWriter } from './transport';
+import { FramingError, InvalidMessageError, SocketReader, SocketWriter } from './transport';
 import {
   ExitNotification,
   InitializedNotification,
@@ -189,13 +189,22 @@ export class RpcServer {
     const id = this.nextId++;
     // Once a client is gone, write failures for its last queued messages are expected: not logged.
     const report = (m: string) => {
-      if (this.clients.has(client) && client.open) this.log.warn(`rpc client ${id}: ${m}`);
+      if (this.clients.has(client) && client.open) this.log.warn(`rpc client ${id}: ${oneLine(m)}`);
     };
     const connection = createMessageConnection(reader, writer, { error: report, warn: report, info: () => undefined, log: () => undefined });
     const client = new Client(id, connection, socket, writer);
     this.clients.add(client);
     let framingBroken = false;
     reader.onError((error) => {
+      if (error instanceof InvalidMessageError) {
+        // JSON, but not a JSON-RPC message: Invalid Request for a request, nothing for a notification.
+        report(`ignored an invalid message: ${error.message}`);
+        if (error.id !== undefined) {
+          const reply: ResponseMessage = { jsonrpc: '2.0', id: error.id, error: { code: ErrorCodes.InvalidRequest, message: `invalid request: ${error.message}` } };
+          void writer.write(reply).catch(() => undefined);
+        }
+        return;
+      }
       // A body that is not JSON: answer like JSON-RPC says (id null) and keep going. A broken header
       // means the stream can no longer be framed: answer and close.
       const framing = error instanceof FramingError;
@@ -241,4 +250,14 @@ export class RpcServer {
       // Already removed.
     }
   }
+}
+
+/** Longest client-caused text copied into the log: messages can be 64 MiB. */
+const LOGGED_TEXT_CHARS = 300;
+
+/** A log-sized, single-line version of `text` (vscode-jsonrpc pretty-prints whole messages). */
+function oneLine(text: string): string {
+  const flat = text.length > LOGGED_TEXT_CHARS * 4 ? text.slice(0, LOGGED_TEXT_CHARS * 4) : text;
+  const line = flat.replace(/\s+/g, ' ');
+  return line.length > LOGGED_TEXT_CHARS ? `${line.slice(0, LOGGED_TEXT_CHARS)}… (${text.length} characters)` : line;
 }

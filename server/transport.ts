@@ -21,7 +21,22 @@ const HEADER_END = Buffer.from('\r\n\r\n');
 /** An error in the byte stream itself, after which no further message can be framed. */
 export class FramingError extends Error {}
 
+/**
+ * A well-framed JSON body that is not a JSON-RPC message (JSON-RPC 2.0 §5: Invalid Request). `id` is
+ * the request id to answer with (null when it has none usable), or undefined for a notification, which
+ * gets no answer.
+ */
+export class InvalidMessageError extends Error {
+  constructor(
+    message: string,
+    readonly id: string | number | null | undefined,
+  ) {
+    super(message);
+  }
+}
+
 export class SocketReader extends AbstractMessageReader {
+  /** Received bytes not yet consumed. A body is joined only once all of it is here (linear time). */
   private chunks: Buffer[] = [];
   private size = 0;
   /** Body length of the message being read, once its header is parsed. */
@@ -52,43 +67,70 @@ export class SocketReader extends AbstractMessageReader {
     if (this.broken) return;
     this.chunks.push(data);
     this.size += data.length;
-    for (;;) {
-      if (this.size === 0 && this.need !== 0) {
-        this.chunks = [];
-        return;
-      }
-      let buffer = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
+    while (!this.broken) {
       if (this.need < 0) {
+        // A header is at most 8 KiB: joining what is here to find its end stays cheap.
+        if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
+        const buffer = this.chunks[0];
+        if (!buffer) return;
         const end = buffer.indexOf(HEADER_END);
         if (end < 0) {
           if (buffer.length > MAX_HEADER_BYTES) this.fail('no end of header within 8 KiB');
-          else this.chunks = [buffer];
           return;
         }
         const length = contentLength(buffer.toString('ascii', 0, end));
         if (typeof length === 'string') return this.fail(length);
+        this.take(end + HEADER_END.length);
         this.need = length;
-        buffer = buffer.subarray(end + HEADER_END.length);
       }
-      if (buffer.length < this.need) {
-        this.chunks = [buffer];
-        this.size = buffer.length;
-        return;
-      }
-      const body = buffer.subarray(0, this.need);
-      const rest = buffer.subarray(this.need);
-      this.chunks = rest.length ? [rest] : [];
-      this.size = rest.length;
+      if (this.size < this.need) return;
+      const body = this.take(this.need);
       this.need = -1;
-      let message: Message;
-      try {
-        message = JSON.parse(body.toString('utf8'));
-      } catch (error) {
-        // A body that is not JSON is one bad message; the framing is intact, so keep reading.
-        this.fireError(error instanceof Error ? error : new Error(String(error)));
-        continue;
+      this.deliver(body, callback);
+    }
+  }
+
+  /** Removes and answers the first `n` received bytes (copied only when they span chunks). */
+  private take(n: number): Buffer {
+    const first = this.chunks[0];
+    const out = first && first.length >= n ? first.subarray(0, n) : Buffer.concat(this.chunks, n);
+    let left = n;
+    let drop = 0;
+    while (left > 0) {
+      const chunk = this.chunks[drop];
+      if (chunk.length <= left) {
+        left -= chunk.length;
+        drop++;
+      } else {
+        this.chunks[drop] = chunk.subarray(left);
+        left = 0;
       }
-      callback(message);
+    }
+    this.chunks.splice(0, drop);
+    this.size -= n;
+    return out;
+  }
+
+  /** Hands one body on as a message; a bad one is reported and the stream goes on (its framing is intact). */
+  private deliver(body: Buffer, callback: DataCallback): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(body.toString('utf8'));
+    } catch (error) {
+      this.fireError(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    const invalid = invalidMessage(value);
+    if (invalid) {
+      this.fireError(invalid);
+      return;
+    }
+    try {
+      // Checked above to be a request, notification or response.
+      callback(value as Message);
+    } catch (error) {
+      // One message the connection choked on must not stop the messages after it from being read.
+      this.fireError(new InvalidMessageError(`a message could not be handled: ${error instanceof Error ? error.message : String(error)}`, undefined));
     }
   }
 
@@ -98,6 +140,29 @@ export class SocketReader extends AbstractMessageReader {
     this.size = 0;
     this.fireError(new FramingError(reason));
   }
+}
+
+const isId = (id: unknown): id is string | number => typeof id === 'string' || typeof id === 'number';
+
+/** Why `value` is not a JSON-RPC request, notification or response; undefined when it is one. */
+function invalidMessage(value: unknown): InvalidMessageError | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return new InvalidMessageError('a JSON-RPC message must be an object (batches are not supported)', null);
+  }
+  const id: unknown = Reflect.get(value, 'id');
+  const method: unknown = Reflect.get(value, 'method');
+  const params: unknown = Reflect.get(value, 'params');
+  const hasId = Reflect.has(value, 'id');
+  if (Reflect.has(value, 'method')) {
+    const replyId = hasId ? (isId(id) ? id : null) : undefined;
+    if (typeof method !== 'string') return new InvalidMessageError('"method" must be a string', replyId);
+    if (hasId && !isId(id)) return new InvalidMessageError('"id" must be a string or a number', null);
+    // vscode-jsonrpc reads params.id of a cancellation without checking it.
+    if (method === '$/cancelRequest' && !(typeof params === 'object' && params !== null && isId(Reflect.get(params, 'id')))) return new InvalidMessageError('$/cancelRequest needs params.id', undefined);
+    return undefined;
+  }
+  if (hasId && (id === null || isId(id)) && (Reflect.has(value, 'result') || Reflect.has(value, 'error'))) return undefined;
+  return new InvalidMessageError('neither a request, a notification nor a response', hasId && isId(id) ? id : null);
 }
 
 /** The Content-Length of a header block, or why there is none. */
