@@ -568,14 +568,20 @@ function policyWords(policy: DeliveryPolicy): string {
 }
 
 function describeConfig(c: HubConfig): string {
-  return [
-    `ports.enabled      ${c.ports.enabled}`,
-    `ports.base         ${c.ports.base}`,
-    `contextPrefix      ${c.contextPrefix}`,
-    `injectQuietMs      ${c.injectQuietMs}`,
-    `injectHumanIdleMs  ${c.injectHumanIdleMs}`,
-    `defaultCiGraceMs   ${c.defaultCiGraceMs}`,
-  ].join('\n');
+  const rows: [string, unknown][] = [
+    ['ports.enabled', c.ports.enabled],
+    ['ports.base', c.ports.base],
+    ['contextPrefix', c.contextPrefix],
+    ['injectQuietMs', c.injectQuietMs],
+    ['injectHumanIdleMs', c.injectHumanIdleMs],
+    ['defaultCiGraceMs', c.defaultCiGraceMs],
+    ['retention.captureMaxMB', c.retention.captureMaxMB],
+    ['retention.captureMaxAgeDays', c.retention.captureMaxAgeDays],
+    ['retention.queueMaxMessages', c.retention.queueMaxMessages],
+    ['retention.queueMaxAgeDays', c.retention.queueMaxAgeDays],
+    ['diskLowMB', c.diskLowMB],
+  ];
+  return rows.map(([key, value]) => `${key.padEnd(29)}${String(value)}`).join('\n');
 }
 
 /** `cihub config <key> <value>` as a SetConfig change; a bad key or value is a usage error. */
@@ -600,8 +606,20 @@ function configChange(key: string, value: string): z.input<typeof SetConfig.para
       return { injectHumanIdleMs: number() };
     case 'defaultCiGraceMs':
       return { defaultCiGraceMs: number() };
+    case 'retention.captureMaxMB':
+      return { retention: { captureMaxMB: number() } };
+    case 'retention.captureMaxAgeDays':
+      return { retention: { captureMaxAgeDays: number() } };
+    case 'retention.queueMaxMessages':
+      return { retention: { queueMaxMessages: number() } };
+    case 'retention.queueMaxAgeDays':
+      return { retention: { queueMaxAgeDays: number() } };
+    case 'diskLowMB':
+      return { diskLowMB: number() };
     default:
-      throw new UsageError(`unknown setting "${key}"; settings: ports.enabled, ports.base, contextPrefix, injectQuietMs, injectHumanIdleMs, defaultCiGraceMs`);
+      throw new UsageError(
+        `unknown setting "${key}"; settings: ports.enabled, ports.base, contextPrefix, injectQuietMs, injectHumanIdleMs, defaultCiGraceMs, retention.captureMaxMB, retention.captureMaxAgeDays, retention.queueMaxMessages, retention.queueMaxAgeDays, diskLowMB`,
+      );
   }
 }
 

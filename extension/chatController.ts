@@ -118,6 +118,7 @@ export class ChatController implements vscode.Disposable {
             this.scheduleRefresh();
             return;
           case 'log':
+          case 'alert':
             return;
         }
       }),

@@ -66,6 +66,11 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     hub.on(Event, (event) => {
       if (event.type === 'log') output.appendLine(`[hub] ${event.line}`);
+      else if (event.type === 'alert') {
+        void vscode.window.showWarningMessage(`Projects Chat: ${event.message}`, 'Show Logs').then((choice) => {
+          if (choice) void vscode.commands.executeCommand('projectsChat.showLogs');
+        });
+      }
     }),
     vscode.workspace.onDidChangeWorkspaceFolders(() => void register().catch(() => undefined)),
     vscode.workspace.onDidChangeConfiguration((e) => {

@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { z } from 'zod';
-import { describeZodError, withoutInvalid, type HubConfig } from '../server/protocol';
+import { describeZodError, Retention, RETENTION_DEFAULTS, withoutInvalid, type HubConfig } from '../server/protocol';
 
 export const Settings = z.object({
   defaultCi: z.string().trim().default(''),
@@ -15,6 +15,8 @@ export const Settings = z.object({
   inject: z
     .object({ quietMs: z.number().int().min(0).max(60_000).default(1500), humanIdleMs: z.number().int().min(0).max(600_000).default(5000) })
     .default({ quietMs: 1500, humanIdleMs: 5000 }),
+  retention: Retention.default(RETENTION_DEFAULTS),
+  diskLowMB: z.number().int().min(0).max(1_048_576).default(512),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -28,6 +30,13 @@ export function readSettings(warn: (message: string) => void): Settings {
     ports: { enabled: c.get('ports.enabled'), base: c.get('ports.base') },
     contextPrefix: c.get('contextPrefix'),
     inject: { quietMs: c.get('inject.quietMs'), humanIdleMs: c.get('inject.humanIdleMs') },
+    retention: {
+      captureMaxMB: c.get('retention.captureMaxMB'),
+      captureMaxAgeDays: c.get('retention.captureMaxAgeDays'),
+      queueMaxMessages: c.get('retention.queueMaxMessages'),
+      queueMaxAgeDays: c.get('retention.queueMaxAgeDays'),
+    },
+    diskLowMB: c.get('diskLowMB'),
   };
   const parsed = Settings.safeParse(raw);
   if (parsed.success) return parsed.data;
@@ -38,5 +47,12 @@ export function readSettings(warn: (message: string) => void): Settings {
 
 /** The hub settings these settings ask for. */
 export function hubConfigOf(s: Settings): Partial<HubConfig> {
-  return { ports: s.ports, contextPrefix: s.contextPrefix, injectQuietMs: s.inject.quietMs, injectHumanIdleMs: s.inject.humanIdleMs };
+  return {
+    ports: s.ports,
+    contextPrefix: s.contextPrefix,
+    injectQuietMs: s.inject.quietMs,
+    injectHumanIdleMs: s.inject.humanIdleMs,
+    retention: s.retention,
+    diskLowMB: s.diskLowMB,
+  };
 }

@@ -17,13 +17,39 @@ export interface CastHeader {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-/** A session id that sorts by time: `20261121T054100Z-1`. */
+/** When a session began, from its id (see {@link newSessionId}); undefined for another name. */
+export function sessionStart(id: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-\d+$/.exec(id);
+  return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) : undefined;
+}
+
+/**
+ * A session id that sorts by time: `20261121T054100Z-1`; within one second the number goes up (past
+ * every id of that second still on disk, so ids stay in order when retention removed the older ones).
+ */
 export function newSessionId(dir: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  for (let n = 1; ; n++) {
-    const id = `${stamp}-${n}`;
-    if (!fs.existsSync(path.join(dir, `${id}.cast`))) return id;
+  let last = 0;
+  try {
+    for (const name of fs.readdirSync(dir)) {
+      const m = name.startsWith(`${stamp}-`) ? /-(\d+)\.cast$/.exec(name) : null;
+      if (m) last = Math.max(last, Number(m[1]));
+    }
+  } catch {
+    // no captures yet
   }
+  return `${stamp}-${last + 1}`;
+}
+
+/** Events a continuation holds in memory while it waits for the screen to start from, at most; past it, it starts without. */
+const HELD_MAX_BYTES = 16 * 1024 * 1024;
+
+interface HeldEvent {
+  /** process.hrtime.bigint() when it happened. */
+  stamp: bigint;
+  code: 'o' | 'i' | 'r';
+  json: string;
+  seq?: number;
 }
 
 export class CastWriter {
@@ -32,6 +58,13 @@ export class CastWriter {
   private readonly stream: fs.WriteStream;
   private readonly started: bigint;
   private closed = false;
+  /** Bytes written to the file (header and events). */
+  bytes = 0;
+  /** A continuation's events until {@link start}; and the file it continues, still open until then. */
+  private held: HeldEvent[] | undefined;
+  private heldBytes = 0;
+  private heldMaxBytes = HELD_MAX_BYTES;
+  private previous: CastWriter | undefined;
   /** Set when writing failed (disk full, …); the error is reported once by the owner. */
   error: Error | undefined;
 
@@ -55,7 +88,7 @@ export class CastWriter {
       ...(header.command ? { command: header.command } : {}),
       env: header.env ?? { TERM: 'xterm-256color', SHELL: '/bin/sh' },
     };
-    this.stream.write(`${JSON.stringify(head)}\n`);
+    this.write(`${JSON.stringify(head)}\n`);
   }
 
   /** Starts a new session file in `dir` (created 0700 if missing). */
@@ -64,34 +97,82 @@ export class CastWriter {
     return new CastWriter(path.join(dir, `${id}.cast`), header, onError);
   }
 
-  private elapsed(): number {
-    return Math.round(Number(process.hrtime.bigint() - this.started) / 1000) / 1e6;
+  /**
+   * Starts a file that continues `previous`, a session grown past its size limit, so that it plays on
+   * its own: it begins with the screen, which comes a moment later ({@link start}). Until then events
+   * are held; the ones the screen already shows go to the end of `previous`, the rest to this file.
+   * Nothing is lost or written twice.
+   */
+  static continuation(previous: CastWriter, id: string, header: CastHeader, onError: (error: Error) => void, heldMaxBytes: number): CastWriter {
+    const writer = new CastWriter(path.join(path.dirname(previous.path), `${id}.cast`), header, onError);
+    writer.held = [];
+    writer.heldMaxBytes = Math.min(heldMaxBytes, HELD_MAX_BYTES);
+    writer.previous = previous;
+    return writer;
   }
 
-  private event(code: 'o' | 'i' | 'r', data: string): void {
-    this.eventJson(code, JSON.stringify(data));
+  /**
+   * Begins a continuation with `screen`, the screen after output number `screen.seq`: held events up to
+   * it end the previous file, which is then closed; the screen and the events after it begin this one.
+   * Without a screen (it came too late), every held event goes here and the file begins mid-stream.
+   */
+  start(screen?: { data: string; seq: number }): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    this.heldBytes = 0;
+    let at = 0;
+    if (screen && this.previous) {
+      const previous = this.previous;
+      for (; at < held.length; at++) {
+        const e = held[at];
+        if (e.seq !== undefined && e.seq > screen.seq) break;
+        previous.writeEvent(e);
+      }
+    }
+    void this.previous?.close();
+    this.previous = undefined;
+    if (screen?.data) this.write(`[0,"o",${JSON.stringify(screen.data)}]\n`);
+    for (; at < held.length; at++) this.writeEvent(held[at]);
   }
 
-  private eventJson(code: 'o' | 'i' | 'r', json: string): void {
+  private writeEvent(e: HeldEvent): void {
+    const elapsed = e.stamp > this.started ? Math.round(Number(e.stamp - this.started) / 1000) / 1e6 : 0;
+    this.write(`[${elapsed},"${e.code}",${e.json}]\n`);
+  }
+
+  private write(line: string): void {
+    this.bytes += line.length;
+    this.stream.write(line);
+  }
+
+  private eventJson(code: 'o' | 'i' | 'r', json: string, seq?: number): void {
     if (this.closed) return;
-    this.stream.write(`[${this.elapsed()},"${code}",${json}]\n`);
+    const e: HeldEvent = { stamp: process.hrtime.bigint(), code, json, seq };
+    if (!this.held) {
+      this.writeEvent(e);
+      return;
+    }
+    this.held.push(e);
+    this.heldBytes += json.length;
+    if (this.heldBytes > this.heldMaxBytes) this.start(); // the screen is late: go on without it, losing nothing
   }
 
   output(data: string): void {
-    this.event('o', data);
+    this.eventJson('o', JSON.stringify(data));
   }
 
-  /** Output given as `JSON.stringify(text)` (the hub escapes each chunk once for clients and capture). */
-  outputJson(json: string): void {
-    this.eventJson('o', json);
+  /** Output given as `JSON.stringify(text)` (the hub escapes each chunk once for clients and capture); `seq` numbers it for {@link start}. */
+  outputJson(json: string, seq?: number): void {
+    this.eventJson('o', json, seq);
   }
 
   input(data: string): void {
-    this.event('i', data);
+    this.eventJson('i', JSON.stringify(data));
   }
 
   resize(cols: number, rows: number): void {
-    this.event('r', `${cols}x${rows}`);
+    this.eventJson('r', JSON.stringify(`${cols}x${rows}`));
   }
 
   /** Bytes waiting to reach the file. */
@@ -99,9 +180,10 @@ export class CastWriter {
     return this.stream.writableLength;
   }
 
-  /** Flushes and closes the file. */
+  /** Flushes and closes the file (a continuation still waiting for its screen starts without it). */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.start();
     this.closed = true;
     return new Promise((resolve) => this.stream.end(() => resolve()));
   }
@@ -166,10 +248,12 @@ export function listSessions(dir: string): { id: string; path: string; bytes: nu
   }
   return names
     .filter((n) => n.endsWith('.cast'))
-    .sort()
+    // By time, then by number within a second (`-10` after `-9`).
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
     .map((n) => {
       const file = path.join(dir, n);
       const st = fs.statSync(file);
-      return { id: n.slice(0, -'.cast'.length), path: file, bytes: st.size, startedAt: st.birthtimeMs || st.mtimeMs };
+      const id = n.slice(0, -'.cast'.length);
+      return { id, path: file, bytes: st.size, startedAt: sessionStart(id) ?? (st.birthtimeMs || st.mtimeMs) };
     });
 }

@@ -12,14 +12,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChatEntry, type HubEvent } from './protocol';
 import { damageReport, readJsonl } from './jsonl';
+import { errorMessage } from './errors';
 import type { ProcessCi } from './ci';
 import type { ModelCi } from './model/modelCi';
 import { sanitize, INJECT_ENTER_DELAY_MS } from './bus/inject';
 
 /** A process CI's reply is final once it has printed nothing for this long. */
 export const REPLY_QUIET_MS = 2500;
-/** Streaming updates of a reply go out at most this often (the UI, not the keystroke path). */
-const REPLY_UPDATE_MS = 150;
+/** Streaming updates of a reply go out at most this often (the first at once): 20 a second reads as live. */
+const REPLY_UPDATE_MS = 50;
 /** Entries a project's history keeps in memory and answers with. */
 const HISTORY_LIMIT = 2000;
 /** Lines of a process CI's screen a reply shows at most. */
@@ -44,6 +45,7 @@ interface Reply {
 
 export class Chats {
   private readonly histories = new Map<string, ChatEntry[]>();
+  private saveFailed = false;
   private readonly replies = new Map<string, Reply>();
   /** Chat messages sent as bus messages (to external and model CIs): message id → project. */
   private readonly awaiting = new Map<string, string>();
@@ -89,9 +91,20 @@ export class Chats {
       entries.push(entry);
       if (entries.length > HISTORY_LIMIT) entries.splice(0, entries.length - HISTORY_LIMIT);
     }
-    if (persist) fs.appendFileSync(chatFile(this.dir, project), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    if (persist) this.save(project, entry);
     this.emit({ type: 'chat', project, entry });
     return entry;
+  }
+
+  /** Appends an entry to the project's file; a failure (a full disk) is reported once until one succeeds. */
+  private save(project: string, entry: ChatEntry): void {
+    try {
+      fs.appendFileSync(chatFile(this.dir, project), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+      this.saveFailed = false;
+    } catch (error) {
+      if (!this.saveFailed) this.warn(`could not save the chat of ${project} (${errorMessage(error)}); it is shown, but not kept across a hub restart until this works again`);
+      this.saveFailed = true;
+    }
   }
 
   add(project: string, fields: Omit<ChatEntry, 'id' | 't'>): ChatEntry {
@@ -141,12 +154,15 @@ export class Chats {
       if (this.replies.get(ci.name)?.entry === entry) this.replies.delete(ci.name);
       if (started) void render(true);
     };
+    let renderedAt = 0;
     const unsubscribe = ci.terminal.onOutput(() => {
       started = true;
+      // Leading edge: the first output shows at once, later ones at most every REPLY_UPDATE_MS.
       updateTimer ??= setTimeout(() => {
         updateTimer = undefined;
+        renderedAt = Date.now();
         if (!done) void render(false);
-      }, REPLY_UPDATE_MS);
+      }, Math.max(0, renderedAt + REPLY_UPDATE_MS - Date.now()));
       clearTimeout(quietTimer);
       quietTimer = setTimeout(finish, REPLY_QUIET_MS);
     });

@@ -3,16 +3,16 @@
  * terminal. The PTY is run by the hub (`host: "hub"`) or by a `cihub wrap` client (`host: "client"`),
  * which streams it here; everything else — capture, screen, attachments, state — is the same.
  */
-import * as path from 'node:path';
 import type { CiInfo, CiState, DeliveryPolicy } from './protocol';
 import type { HubPaths } from './paths';
-import type { BusCi } from './bus/bus';
+import type { BusCi, InjectState } from './bus/bus';
 import type { ProcessRecord } from './registry';
 import type { ModelCi } from './model/modelCi';
 import type { KeyStore } from './model/keys';
 import type { MessageOutcome } from './protocol';
 import type { z } from 'zod';
 import type { Log } from './log';
+import type { CaptureRetention } from './captureRetention';
 import type { ScreenMirrors } from './screen/mirror';
 import { CiTerminal, type AttachClient } from './terminal';
 import { Pty, type PtyExit } from './pty';
@@ -38,8 +38,11 @@ export interface CiHost {
   readonly log: Log;
   readonly mirrors: ScreenMirrors;
   readonly keys: KeyStore;
+  readonly captures: CaptureRetention;
   /** The umask CIs run with: the one the hub was started with (the hub itself uses 077). */
   readonly umask: number;
+  /** Tells the user of a problem they must act on (log and every window). */
+  alert(message: string): void;
   /** The CI's state changed: persist and tell watchers. */
   changed(ci: ProcessCi | ModelCi): void;
   /** Something shown but not persisted changed (a model CI became busy): tell watchers only. */
@@ -81,7 +84,7 @@ export class ProcessCi implements BusCi {
       record.cols,
       record.rows,
       record.bytesCaptured,
-      path.join(host.paths.stateDir, 'captures', record.name),
+      host.captures.forCi(record.name),
       (message) => host.log.warn(`${record.name}: ${message}`),
     );
   }
@@ -98,9 +101,9 @@ export class ProcessCi implements BusCi {
     return this.record.policy;
   }
 
-  injectState(): { running: boolean; lastOutputAt?: number; lastTypedAt?: number; bracketedPaste: boolean } {
+  injectState(): InjectState {
     const { lastOutputAt, lastTypedAt, bracketedPaste } = this.terminal.stats;
-    return { running: this.state === 'running', lastOutputAt, lastTypedAt, bracketedPaste };
+    return { running: this.state === 'running', lastOutputAt, lastTypedAt, bracketedPaste, unreadInputBytes: this.pty?.pendingInputBytes ?? 0 };
   }
 
   /** Types into the CI's terminal (a bus message being injected); captured as input. */

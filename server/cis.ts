@@ -6,7 +6,7 @@ import { HubErrorCode, type ModelSettings } from './protocol';
 import { ProcessCi, type CiHost } from './ci';
 import { ModelCi } from './model/modelCi';
 import { Registry, type ModelRecord, type ProcessRecord } from './registry';
-import { hubError, notFound } from './errors';
+import { errorMessage, hubError, notFound } from './errors';
 import { isSameProcess, signalTree } from './procstat';
 import { splitSecrets } from './env';
 import { repairCast, listSessions } from './capture';
@@ -48,6 +48,7 @@ export class Cis {
   private readonly cis = new Map<string, AnyCi>();
   private readonly registry: Registry;
   private readonly host: CiHost;
+  private saveFailed = false;
   private listener: CiListener = { added: () => undefined, changed: () => undefined, removed: () => undefined };
 
   constructor(host: Omit<CiHost, 'changed' | 'updated'>) {
@@ -207,8 +208,16 @@ export class Cis {
     this.listener.changed(ci);
   }
 
+  /** Saves the registry; a failure (a full disk) is reported once, and the next change tries again. */
   persist(): void {
-    this.registry.save(this.all().map((ci) => ci.snapshot()));
+    try {
+      this.registry.save(this.all().map((ci) => ci.snapshot()));
+      if (this.saveFailed) this.host.log.info('the CI registry is saved again');
+      this.saveFailed = false;
+    } catch (error) {
+      if (!this.saveFailed) this.host.alert(`Could not save the CI registry (${errorMessage(error)}): CIs changed since run on, but a hub restart would not know of them. Free some disk space.`);
+      this.saveFailed = true;
+    }
   }
 
   /** Stops every CI (in parallel, each bounded) for a hub shutdown; the registry keeps what should run. */

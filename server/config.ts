@@ -42,8 +42,13 @@ export class ConfigStore {
 
   /** Applies a partial update and saves it. */
   update(change: z.output<typeof SetConfig.params>): HubConfig {
-    const { ports, ...rest } = change;
-    const next = HubConfig.parse({ ...this.current, ...defined(rest), ports: { ...this.current.ports, ...defined(ports ?? {}) } });
+    const { ports, retention, ...rest } = change;
+    const next = HubConfig.parse({
+      ...this.current,
+      ...defined(rest),
+      ports: { ...this.current.ports, ...defined(ports ?? {}) },
+      retention: { ...this.current.retention, ...defined(retention ?? {}) },
+    });
     const tmp = `${this.file}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(next, null, 2), { mode: 0o600 });
     fs.renameSync(tmp, this.file);

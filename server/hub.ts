@@ -30,6 +30,8 @@ import { registerProjectRequests } from './api/projects';
 import { registerModelRequests } from './api/models';
 import { Projects } from './projects';
 import { Chats } from './chat';
+import { CaptureRetention } from './captureRetention';
+import { DiskWatch } from './diskWatch';
 
 /** However long CIs take to stop (each is bounded by 3 × STOP_STEP_MS), the hub stops within this. */
 const STOP_DEADLINE_MS = 8000;
@@ -75,6 +77,8 @@ export class Hub implements HubContext {
   readonly keys: KeyStore;
   readonly projects: Projects;
   readonly chats: Chats;
+  readonly captures: CaptureRetention;
+  private readonly disk: DiskWatch;
   private readonly ports: Ports;
   private readonly rpc: RpcServer;
   private readonly cpuSamples = new Map<string, { cpuSeconds: number; at: number }>();
@@ -94,13 +98,23 @@ export class Hub implements HubContext {
     this.mirrors = new ScreenMirrors((line) => this.log.error(line));
     this.config = new ConfigStore(paths.stateDir);
     this.keys = new KeyStore(this.log);
+    this.captures = new CaptureRetention(
+      path.join(paths.stateDir, 'captures'),
+      () => this.config.current.retention,
+      () => this.liveCaptures(),
+      this.log,
+      (message) => this.alert(message),
+    );
+    this.disk = new DiskWatch(paths.stateDir, () => this.config.current.diskLowMB, (message) => this.alert(message), this.log);
     this.cis = new Cis({
       paths,
       launcherDir: this.launcherDir,
       log: this.log,
       mirrors: this.mirrors,
       keys: this.keys,
+      captures: this.captures,
       umask,
+      alert: (message) => this.alert(message),
       record: (ci, turn, outcome) => this.bus.recordTurn(ci, turn, outcome),
     });
     this.bus = new Bus(paths.stateDir, paths.busDir, this.log, this.cis, () => this.config.current, (event) => this.emit(event));
@@ -164,6 +178,8 @@ export class Hub implements HubContext {
     });
     hub.ports.update(hub.config.current, hub.cis.all());
     hub.projects.start();
+    hub.captures.start();
+    hub.disk.start();
     hub.log.info(`hub ${VERSION} ready: pid ${process.pid}, socket ${paths.socket}, state ${paths.stateDir}`);
     return { hub };
   }
@@ -184,6 +200,20 @@ export class Hub implements HubContext {
     if (this.droppedLogLines > 0) lines.push(`… and ${this.droppedLogLines} more warnings; see ${path.join(this.paths.stateDir, 'hub.log')}`);
     this.droppedLogLines = 0;
     for (const line of lines) this.emit({ type: 'log', line });
+  }
+
+  /** A problem the user must act on: logged, and shown in every window. */
+  alert(message: string): void {
+    this.log.warn(message);
+    this.emit({ type: 'alert', message });
+  }
+
+  /** Capture files being written now. */
+  private *liveCaptures(): Iterable<string> {
+    for (const ci of this.cis.all()) {
+      const file = ci.terminal.sessionPath;
+      if (file) yield file;
+    }
   }
 
   emit(event: HubEvent): void {
@@ -239,6 +269,8 @@ export class Hub implements HubContext {
         stateDir: this.paths.stateDir,
         clients: this.rpc.clients.size,
         rssBytes: process.memoryUsage.rss(),
+        diskFreeBytes: this.disk.freeBytes,
+        captureBytes: this.captures.keptBytes,
       },
       cis: [...cis, ...this.bus.externalInfos()],
     };
@@ -257,6 +289,8 @@ export class Hub implements HubContext {
       });
       this.projects.stop();
       this.chats.stop();
+      this.captures.stop();
+      this.disk.stop();
       await Promise.race([this.cis.shutdown(), deadline]);
       clearTimeout(timer);
       await this.ports.close();

@@ -34,6 +34,8 @@ export const HubErrorCode = {
   SystemError: -32005,
   /** A model provider failed; the message says what to do. */
   ProviderError: -32006,
+  /** A limit was reached (a full mailbox, a full disk); the message says which and what to do. */
+  LimitReached: -32007,
 } as const;
 export type HubErrorCode = (typeof HubErrorCode)[keyof typeof HubErrorCode];
 
@@ -175,6 +177,10 @@ export const HubInfo = z.object({
   stateDir: z.string(),
   clients: z.number().int(),
   rssBytes: z.number(),
+  /** Free space on the state dir's file system, bytes (when it could be read). */
+  diskFreeBytes: z.number().optional(),
+  /** Bytes of captures kept on disk, across CIs (as of the last retention pass). */
+  captureBytes: z.number().optional(),
 });
 export type HubInfo = z.infer<typeof HubInfo>;
 
@@ -478,6 +484,7 @@ export const BusErrorCode = z.enum([
   'invalid_message',
   'too_large',
   'unknown_recipient',
+  'mailbox_full',
   'shutting_down',
   'internal',
 ]);
@@ -559,6 +566,26 @@ export const MessageOutcome = z.enum(['sent', 'queued', 'delivered', 'injected',
 // Hub configuration
 
 /** Hub settings, persisted in the state dir (`config.json`); every window and CLI sees the same. */
+/** Retention limits (hub settings `retention.*`). */
+export const RETENTION_DEFAULTS = { captureMaxMB: 1024, captureMaxAgeDays: 30, queueMaxMessages: 10_000, queueMaxAgeDays: 14 };
+const RetentionLimits = {
+  /** Capture kept per CI (MiB): the oldest sessions are removed first, and a live session continues in a new file past a quarter of it. */
+  captureMaxMB: z.number().int().min(16).max(1_048_576),
+  /** Capture sessions older than this (days) are removed; 0 keeps them. */
+  captureMaxAgeDays: z.number().int().min(0).max(36_500),
+  /** Messages a mailbox holds; a send to a full one is refused (`mailbox_full`). */
+  queueMaxMessages: z.number().int().min(10).max(10_000_000),
+  /** A message without its own ttl expires after this many days undelivered (recorded as expired); 0: never. Applies to messages sent after a change. */
+  queueMaxAgeDays: z.number().int().min(0).max(36_500),
+};
+export const Retention = z.object({
+  captureMaxMB: RetentionLimits.captureMaxMB.default(RETENTION_DEFAULTS.captureMaxMB),
+  captureMaxAgeDays: RetentionLimits.captureMaxAgeDays.default(RETENTION_DEFAULTS.captureMaxAgeDays),
+  queueMaxMessages: RetentionLimits.queueMaxMessages.default(RETENTION_DEFAULTS.queueMaxMessages),
+  queueMaxAgeDays: RetentionLimits.queueMaxAgeDays.default(RETENTION_DEFAULTS.queueMaxAgeDays),
+});
+export type Retention = z.infer<typeof Retention>;
+
 export const HubConfig = z.object({
   /** Tekton-compatible ports: each project CI also listens on 127.0.0.1:<base + index>. Off by default. */
   ports: z.object({ enabled: z.boolean().default(false), base: z.number().int().min(1024).max(65000).default(42100) }).default({ enabled: false, base: 42100 }),
@@ -570,6 +597,10 @@ export const HubConfig = z.object({
   injectHumanIdleMs: z.number().int().min(0).max(600_000).default(5000),
   /** A project's default CI is removed this long (ms) after its folder left the last window (a reload reconnects well within it). */
   defaultCiGraceMs: z.number().int().min(0).max(86_400_000).default(60_000),
+  /** How much of the captures and mailboxes is kept. */
+  retention: Retention.default(RETENTION_DEFAULTS),
+  /** The hub warns (log, every window) when the state dir's disk has less free space than this (MiB). */
+  diskLowMB: z.number().int().min(0).max(1_048_576).default(512),
 });
 export type HubConfig = z.infer<typeof HubConfig>;
 
@@ -585,6 +616,15 @@ export const SetConfig = request(
     injectQuietMs: z.number().int().min(0).max(60_000).optional(),
     injectHumanIdleMs: z.number().int().min(0).max(600_000).optional(),
     defaultCiGraceMs: z.number().int().min(0).max(86_400_000).optional(),
+    retention: z
+      .object({
+        captureMaxMB: RetentionLimits.captureMaxMB.optional(),
+        captureMaxAgeDays: RetentionLimits.captureMaxAgeDays.optional(),
+        queueMaxMessages: RetentionLimits.queueMaxMessages.optional(),
+        queueMaxAgeDays: RetentionLimits.queueMaxAgeDays.optional(),
+      })
+      .optional(),
+    diskLowMB: z.number().int().min(0).max(1_048_576).optional(),
   }),
   HubConfig,
 );
@@ -730,6 +770,8 @@ export const HubEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('chat'), project: z.string(), entry: ChatEntry }),
   /** A warning or error line of the hub's log. */
   z.object({ type: z.literal('log'), line: z.string() }),
+  /** Something the user should see and act on (the disk is nearly full, captures stopped): shown once per window. */
+  z.object({ type: z.literal('alert'), message: z.string() }),
 ]);
 export type HubEvent = z.infer<typeof HubEvent>;
 

@@ -9,6 +9,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { CastWriter, newSessionId, type CastHeader } from './capture';
+import type { CaptureFiles } from './captureRetention';
 import type { Screen, ScreenMirrors } from './screen/mirror';
 import type { CiInfo } from './protocol';
 
@@ -74,6 +75,8 @@ export class CiTerminal {
   private decoder = new StringDecoder('utf8');
   private readonly screen: Screen;
   private capture: CastWriter | undefined;
+  /** The current session's header (title, command), for the files it continues in. */
+  private header: Omit<CastHeader, 'width' | 'height'> = {};
   private readonly attachments = new Map<string, Attachment>();
   /** Attachments that may size the terminal, most recent last. */
   private readonly sizers: Attachment[] = [];
@@ -89,7 +92,7 @@ export class CiTerminal {
     cols: number,
     rows: number,
     bytesCaptured: number,
-    private readonly captureDir: string,
+    private readonly files: CaptureFiles,
     private readonly report: (message: string) => void,
   ) {
     this.cols = cols;
@@ -109,13 +112,41 @@ export class CiTerminal {
   /** Begins a capture session (a new .cast file); returns its id. */
   beginSession(header: Omit<CastHeader, 'width' | 'height'>): string {
     void this.capture?.close();
-    const id = newSessionId(this.captureDir);
+    const id = newSessionId(this.files.dir);
     this.decoder = new StringDecoder('utf8');
     this.stats.bracketedPaste = false;
-    this.capture = CastWriter.create(this.captureDir, id, { ...header, width: this.cols, height: this.rows }, (error) =>
-      this.report(`capture to ${this.captureDir} failed: ${error.message} (is the disk full?); output is no longer recorded`),
-    );
+    this.header = header;
+    this.capture = CastWriter.create(this.files.dir, id, { ...header, width: this.cols, height: this.rows }, (error) => this.captureFailed(error));
     return id;
+  }
+
+  private captureFailed(error: Error): void {
+    this.files.failed(`its capture to ${this.files.dir} failed: ${error.message}${error.message.includes('ENOSPC') ? ' (the disk is full)' : ''}; its output is no longer recorded until it restarts`);
+  }
+
+  /**
+   * The session's file reached its size limit: it continues in a new file, which begins with the screen
+   * as it is (so it plays on its own), and retention may remove old files.
+   */
+  private rollOver(): void {
+    const previous = this.capture;
+    if (!previous) return;
+    const next = CastWriter.continuation(
+      previous,
+      newSessionId(this.files.dir),
+      { ...this.header, width: this.cols, height: this.rows },
+      (error) => this.captureFailed(error),
+      this.files.segmentBytes() / 2,
+    );
+    this.capture = next;
+    this.screen.snapshot().then(
+      (screen) => next.start(screen),
+      (error: unknown) => {
+        this.report(`screen snapshot for the capture failed: ${String(error)}`);
+        next.start();
+      },
+    );
+    this.files.rolledOver();
   }
 
   /** Ends the capture session, flushing what the decoder still holds. */
@@ -154,7 +185,10 @@ export class CiTerminal {
     const json = JSON.stringify(text);
     // Clients first: they are the latency-sensitive ones.
     for (const a of this.attachments.values()) this.deliver(a, seq, text, json);
-    if (captured) this.capture?.outputJson(json);
+    if (captured && this.capture) {
+      this.capture.outputJson(json, seq);
+      if (this.capture.bytes > this.files.segmentBytes()) this.rollOver();
+    }
     this.screen.write(text, seq);
     if (captured) for (const listener of this.outputListeners) listener();
   }

@@ -8,23 +8,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { castOutput, cihub, makeHome, ok, readCast, sessionsOf, startHub, waitFor } from './helpers';
+import { castOutput, cihub, inPty, makeHome, ok, readCast, sessionsOf, startHub, waitFor } from './helpers';
 import { Attach, AttachResize, Detach, Input, List, Output, Spawn } from '../server/protocol';
-import { Pty } from '../server/pty';
-import { processEnv } from '../server/env';
 import { repairCast } from '../server/capture';
-
-/** Runs a program in a PTY (asciinema insists on a terminal) with output post-processing off. */
-function inPty(command: string): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    Pty.spawn(
-      { file: 'sh', args: ['-c', `stty raw -echo; ${command}`], cwd: os.tmpdir(), env: processEnv(), cols: 120, rows: 30 },
-      (d) => (text += d.toString()),
-      () => resolve(text),
-    );
-  });
-}
 
 const SEQ = Array.from({ length: 20000 }, (_, i) => String(i + 1)).join('\r\n') + '\r\n';
 

@@ -8,6 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubClient, connectSocket } from '../client/hubClient';
 import { hubPaths } from '../server/paths';
+import { Pty } from '../server/pty';
+import { processEnv } from '../server/env';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CIHUB = path.join(ROOT, 'dist', 'cihub.js');
@@ -166,6 +168,18 @@ export function hasCommand(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 }
 
+/** Runs a program in a PTY (asciinema insists on a terminal) with output post-processing off. */
+export function inPty(command: string): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    Pty.spawn(
+      { file: 'sh', args: ['-c', `stty raw -echo; ${command}`], cwd: os.tmpdir(), env: processEnv(), cols: 120, rows: 30 },
+      (d) => (text += d.toString()),
+      () => resolve(text),
+    );
+  });
+}
+
 /** Parses an asciicast v2 file into its header and events. */
 export function readCast(file: string): { header: Record<string, unknown>; events: [number, string, string][] } {
   const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -187,7 +201,7 @@ export function sessionsOf(home: Home, ci: string): string[] {
     return fs
       .readdirSync(dir)
       .filter((f) => f.endsWith('.cast'))
-      .sort()
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
       .map((f) => path.join(dir, f));
   } catch {
     return [];

@@ -22,7 +22,16 @@ import type { HubContext } from './context';
 /** A bus refusal as a JSON-RPC error: the bus code goes in the message's data. */
 function rpcError(error: unknown): unknown {
   if (!(error instanceof BusError)) return error;
-  const code = error.code === 'unknown_recipient' ? HubErrorCode.NotFound : error.code === 'shutting_down' ? HubErrorCode.ShuttingDown : HubErrorCode.InvalidParams;
+  const code =
+    error.code === 'unknown_recipient'
+      ? HubErrorCode.NotFound
+      : error.code === 'shutting_down'
+        ? HubErrorCode.ShuttingDown
+        : error.code === 'mailbox_full'
+          ? HubErrorCode.LimitReached
+          : error.code === 'internal'
+            ? HubErrorCode.SystemError
+            : HubErrorCode.InvalidParams;
   return new ResponseError(code, error.message, { bus: error.code });
 }
 

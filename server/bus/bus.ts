@@ -41,10 +41,31 @@ export const EXTERNAL_REPLY_TIMEOUT_MS = 30_000;
 const EXTERNAL_RETRY_MIN_MS = 1000;
 /** …up to this. */
 const EXTERNAL_RETRY_MAX_MS = 30_000;
+/** When a message expires: its own ttl, else the retention age of undelivered messages (0: never). */
+function expiry(now: number, ttlSeconds: number | undefined, maxAgeDays: number): { expires_at?: number } {
+  if (ttlSeconds) return { expires_at: now + ttlSeconds * 1000 };
+  return maxAgeDays > 0 ? { expires_at: now + maxAgeDays * 86_400_000 } : {};
+}
+
 /** How often expired messages are swept. */
 const EXPIRY_SWEEP_MS = 1000;
 /** Longest chain of forwards followed (a loop stops here). */
 const MAX_FORWARD_HOPS = 8;
+
+export interface InjectState {
+  running: boolean;
+  lastOutputAt?: number;
+  lastTypedAt?: number;
+  bracketedPaste: boolean;
+  /** Input typed into it that it has not read yet (it may have stopped reading). */
+  unreadInputBytes: number;
+}
+
+/**
+ * A CI with more unread input than this gets no more injected messages until it reads: they wait in its
+ * durable queue, not in the hub's memory.
+ */
+const INJECT_UNREAD_LIMIT_BYTES = 16 * 1024;
 
 /** What the bus needs from a CI the hub runs (process or model). */
 export interface BusCi {
@@ -54,7 +75,7 @@ export interface BusCi {
   readonly project?: string;
   readonly policy: DeliveryPolicy;
   /** For `inject`: whether it runs, when it last printed, when a human last typed into it. */
-  injectState(): { running: boolean; lastOutputAt?: number; lastTypedAt?: number; bracketedPaste: boolean };
+  injectState(): InjectState;
   /** Types into its terminal (captured as input). */
   type(text: string): void;
   /** Model CIs: answers a message (content already carries its context); the answer goes back as a response. */
@@ -111,6 +132,8 @@ export class Bus {
   private readonly waiters = new Map<string, Waiter[]>();
   private readonly injectTimers = new Map<string, NodeJS.Timeout>();
   private readonly lastInjectAt = new Map<string, number>();
+  /** CIs that stopped reading their input (reported once until they read again). */
+  private readonly notReading = new Set<string>();
   private readonly answering = new Set<string>();
   /** Port clients waiting for a CI's reply: message id → callback. */
   private readonly replyWaiters = new Map<string, (message: Message) => void>();
@@ -249,6 +272,8 @@ export class Bus {
     socket.on('error', () => undefined); // a sender that went away: nothing to answer
     socket.on('data', (data: Buffer) => {
       const replies: string[] = [];
+      /** Which replies are `ok`s (they depend on the commit). */
+      const accepted: number[] = [];
       for (const event of lines.push(data)) {
         if ('tooLarge' in event) {
           replies.push(errorLine('too_large', `line of ${event.tooLarge} bytes exceeds the ${BUS_LINE_LIMIT_BYTES}-byte limit; it was dropped`));
@@ -271,6 +296,7 @@ export class Bus {
         }
         try {
           const { id } = this.route(value, { defaultTo: ci, defaultFrom: 'anonymous' });
+          accepted.push(replies.length);
           replies.push(`{"ok":true,"id":${JSON.stringify(id)}}\n`);
         } catch (error) {
           replies.push(error instanceof BusError ? errorLine(error.code, error.message) : errorLine('internal', errorMessage(error)));
@@ -280,9 +306,9 @@ export class Bus {
       try {
         this.commit();
       } catch (error) {
-        this.log.error(`bus: writing queues failed: ${errorMessage(error)}`);
-        reply(errorLine('internal', `could not write the queue (${errorMessage(error)}); nothing from this batch was accepted`));
-        return;
+        // Not written, so not accepted: each line that would have been gets the error instead.
+        const failed = error instanceof BusError ? errorLine(error.code, error.message) : errorLine('internal', errorMessage(error));
+        for (const at of accepted) replies[at] = failed;
       }
       if (replies.length) reply(replies.join(''));
     });
@@ -311,7 +337,7 @@ export class Bus {
       priority: input.priority,
       ...(input.in_reply_to ? { in_reply_to: input.in_reply_to } : {}),
       ...(input.project ?? sender?.project ? { project: input.project ?? projectName(sender?.project) } : {}),
-      ...(input.ttl ? { expires_at: now + input.ttl * 1000 } : {}),
+      ...expiry(now, input.ttl, this.config().retention.queueMaxAgeDays),
     };
     const project = sender?.project;
     // A reply someone is waiting for (`cihub send --wait`, a port client) goes straight to them.
@@ -322,18 +348,41 @@ export class Bus {
       waiter(message);
       return { id: message.id, recipients: [to] };
     }
-    const recipients = this.resolve(to, from);
+    const resolved = this.resolve(to, from);
+    // A full mailbox refuses a direct message outright; a fan-out reaches the others.
+    const recipients = resolved.filter((name) => !this.full(name));
+    if (recipients.length < resolved.length && resolved.length === 1 && resolved[0] === to) {
+      const max = this.config().retention.queueMaxMessages;
+      throw new BusError('mailbox_full', `${this.destination(to)}'s mailbox holds ${max} messages, the retention.queueMaxMessages limit: it is not taking its messages; send again later, or raise the limit (cihub config retention.queueMaxMessages <n>)`);
+    }
+    for (const name of resolved) if (!recipients.includes(name)) this.record(project, 'refused', this.destination(name), message, 'mailbox full');
     // A direct message's `queued` record says it all; a fan-out also records whom it reached.
     if (recipients.length !== 1 || recipients[0] !== to) this.record(project, 'sent', to, message, `to ${recipients.join(', ') || 'nobody'}`);
     for (const name of recipients) this.enqueue(name, message);
     return { id: message.id, recipients };
   }
 
+  /** Whether `name`'s mailbox (after forwards) holds as many messages as retention allows. */
+  private full(name: string): boolean {
+    return (this.queues.get(this.destination(name))?.size ?? 0) >= this.config().retention.queueMaxMessages;
+  }
+
   /** Writes what {@link route} queued, then tells watchers and starts deliveries. */
   commit(): void {
-    for (const q of this.dirty) q.flush();
+    const failures: string[] = [];
+    for (const q of this.dirty) {
+      try {
+        q.flush();
+      } catch (error) {
+        failures.push(`${q.name}: ${errorMessage(error)}`);
+      }
+    }
     this.dirty.clear();
     for (const action of this.afterCommit.splice(0)) action();
+    if (failures.length) {
+      this.log.error(`bus: writing queues failed: ${failures.join('; ')}`);
+      throw new BusError('internal', `could not write the queue (${failures.join('; ')}); the message was not accepted: free some disk space and send it again`);
+    }
   }
 
   /** Routes and commits one message. */
@@ -425,7 +474,14 @@ export class Bus {
       (this.lastInjectAt.get(ci.name) ?? 0) + injectQuietMs,
       (state.lastTypedAt ?? 0) + injectHumanIdleMs,
     );
-    const wait = readyAt - Date.now();
+    const blocked = state.unreadInputBytes > INJECT_UNREAD_LIMIT_BYTES;
+    if (blocked !== this.notReading.has(ci.name)) {
+      if (blocked) this.log.warn(`bus: ${ci.name} is not reading its input (${state.unreadInputBytes} bytes unread); its messages wait in its queue until it does`);
+      else this.log.info(`bus: ${ci.name} reads its input again; injecting its waiting messages`);
+      if (blocked) this.notReading.add(ci.name);
+      else this.notReading.delete(ci.name);
+    }
+    const wait = blocked ? injectQuietMs || 1000 : readyAt - Date.now();
     if (wait > 0) {
       const timer = setTimeout(() => this.injectNext(ci), wait + 10);
       timer.unref();

@@ -38,7 +38,10 @@ export class MailboxQueue {
   private readonly entries = new Map<string, Entry>();
   private nextSeq = 1;
   private fd: number;
-  private pending: string[] = [];
+  /** Records not yet written; `added`: the message the record accepts (undone if the write fails). */
+  private pending: { line: string; added?: string }[] = [];
+  /** The file's size: where the next write lands (a failed write is cut back to it). */
+  private fileBytes: number;
   private dead = 0;
   delivered = 0;
   /** Problems found while loading (damaged lines), for the log. */
@@ -50,6 +53,7 @@ export class MailboxQueue {
   ) {
     this.load();
     this.fd = fs.openSync(file, 'a', 0o600);
+    this.fileBytes = fs.fstatSync(this.fd).size;
   }
 
   private load(): void {
@@ -88,16 +92,36 @@ export class MailboxQueue {
     if (problem) this.problems.push(problem);
   }
 
-  private record(value: unknown): void {
-    this.pending.push(JSON.stringify(value));
+  private record(value: unknown, added?: string): void {
+    this.pending.push({ line: JSON.stringify(value), added });
   }
 
-  /** Writes buffered records (call before acknowledging anything that depends on them). */
+  /**
+   * Writes buffered records (call before acknowledging anything that depends on them). When the write
+   * fails (a full disk) the file is cut back to where it was, the messages this batch added are not
+   * accepted (they leave the queue), other records wait for the next write, and the error is thrown.
+   */
   flush(): void {
     if (this.pending.length === 0) return;
-    const data = `${this.pending.join('\n')}\n`;
+    const records = this.pending;
     this.pending = [];
-    fs.writeSync(this.fd, data);
+    const data = Buffer.from(`${records.map((r) => r.line).join('\n')}\n`);
+    try {
+      // A write to a file may be short (the disk filled up in the middle): go on until all of it is in.
+      for (let done = 0; done < data.length; ) done += fs.writeSync(this.fd, data, done);
+      this.fileBytes += data.length;
+    } catch (error) {
+      try {
+        fs.ftruncateSync(this.fd, this.fileBytes);
+      } catch {
+        // The file cannot even be cut: the next load drops the partial line (repairTail).
+      }
+      for (const r of records) {
+        if (r.added) this.entries.delete(r.added);
+        else this.pending.push(r);
+      }
+      throw error;
+    }
     if (this.dead >= COMPACT_MIN_DEAD && this.dead > this.entries.size * COMPACT_DEAD_RATIO) this.compact();
   }
 
@@ -117,13 +141,14 @@ export class MailboxQueue {
     fs.renameSync(tmp, this.file);
     fs.closeSync(this.fd);
     this.fd = fs.openSync(this.file, 'a', 0o600);
+    this.fileBytes = fs.fstatSync(this.fd).size;
     this.dead = 0;
   }
 
   add(message: Message, held: boolean): void {
     if (this.entries.has(message.id)) return; // a resend with the same id: already queued once
     this.entries.set(message.id, { message, state: held ? 'held' : 'queued', approved: false, seq: this.nextSeq++ });
-    this.record(held ? { add: message, held: true } : { add: message });
+    this.record(held ? { add: message, held: true } : { add: message }, message.id);
   }
 
   /** Removes a message for good: delivered, refused or expired. */

@@ -61,7 +61,8 @@ export class Timeline {
       const problem = damageReport(file, 0, repairTail(file));
       if (problem) this.warn(problem);
       stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
-      stream.on('error', () => undefined); // reported by the disk checks; the timeline is a record, not a queue
+      // The timeline is a record, not a queue: delivery goes on; the failure is reported once per file.
+      stream.on('error', (error) => this.warn(`timeline/${key}.jsonl: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`));
       this.streams.set(key, stream);
     }
     stream.write(`${JSON.stringify(entry)}\n`);

@@ -10,7 +10,7 @@ import type { CiInfo, CiState, Message } from '../protocol';
 import type { ModelRecord } from '../registry';
 import type { CiHost } from '../ci';
 import { CiTerminal } from '../terminal';
-import type { BusCi } from '../bus/bus';
+import type { BusCi, InjectState } from '../bus/bus';
 import { projectName } from '../bus/bus';
 import { Conversation } from './conversation';
 import { Repl } from './repl';
@@ -60,7 +60,7 @@ export class ModelCi implements BusCi {
       record.cols,
       record.rows,
       record.bytesCaptured,
-      path.join(host.paths.stateDir, 'captures', record.name),
+      host.captures.forCi(record.name),
       (message) => host.log.warn(`${record.name}: ${message}`),
     );
     this.conversation = new Conversation(path.join(host.paths.stateDir, 'conversations'), record.name, (message) => host.log.warn(`${record.name}: ${message}`));
@@ -100,8 +100,8 @@ export class ModelCi implements BusCi {
     return this.state === 'running' || this.state === 'starting';
   }
 
-  injectState() {
-    return { running: this.running, lastOutputAt: this.terminal.stats.lastOutputAt, lastTypedAt: this.terminal.stats.lastTypedAt, bracketedPaste: false };
+  injectState(): InjectState {
+    return { running: this.running, lastOutputAt: this.terminal.stats.lastOutputAt, lastTypedAt: this.terminal.stats.lastTypedAt, bracketedPaste: false, unreadInputBytes: 0 };
   }
 
   /** Text typed by the bus's inject path or a client: goes to the REPL. */
