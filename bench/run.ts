@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark, each against its raw baseline measured in the same run. Prints a
  * table (✓/✗ against the targets in the issues) and writes bench/results/latest.json.
- *   npm run bench [-- section…]     sections: pty, bus, models
+ *   npm run bench [-- section…]     sections: pty, bus, models, vscode (a real VS Code: `node test/e2e/setup.mjs`
+ *                                   and `npm run package` first, else it is skipped)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -9,11 +10,13 @@ import { ROOT, header, rows } from './common';
 import { ptyBenchmarks } from './pty';
 import { busBenchmarks } from './bus';
 import { modelBenchmarks } from './models';
+import { vscodeBenchmarks } from './vscode';
 
 const sections: Record<string, () => Promise<void>> = {
   pty: ptyBenchmarks,
   bus: busBenchmarks,
   models: modelBenchmarks,
+  vscode: vscodeBenchmarks,
 };
 
 async function main(): Promise<void> {
