@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { createMessageConnection, ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
+import { createMessageConnection, ErrorCodes, ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
 import { SocketReader, SocketWriter } from '../server/transport';
 import type { z } from 'zod';
 import { describeZodError, type NotificationDef, type RequestDef } from '../server/protocol';
@@ -138,7 +138,12 @@ export class HubClient {
   ) {
     // A reset connection surfaces through onClose; without a listener it would crash the process.
     socket.on('error', () => undefined);
-    connection.onClose(() => (this.closed = true));
+    // Requests still waiting when the hub goes away would otherwise wait forever (and a CLI would exit
+    // as if it had succeeded): disposing rejects them.
+    connection.onClose(() => {
+      this.closed = true;
+      connection.dispose();
+    });
   }
 
   static fromSocket(socket: net.Socket): HubClient {
@@ -154,6 +159,9 @@ export class HubClient {
     try {
       raw = await this.connection.sendRequest(def.method, params);
     } catch (error) {
+      if (error instanceof ResponseError && error.code === ErrorCodes.PendingResponseRejected) {
+        throw new Error(`the connection to the hub closed before it answered ${def.method}`);
+      }
       if (error instanceof ResponseError) throw new HubRequestError(error.code, error.message);
       throw error;
     }

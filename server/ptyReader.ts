@@ -29,6 +29,13 @@ export const MAX_BATCH_BYTES = 128 * 1024;
  * limit.
  */
 export const BATCH_BUFFER_BYTES = MAX_BATCH_BYTES + 64 * 1024;
+/**
+ * Batches of one terminal posted and not yet handed back (`free`): at this many the reader stops reading
+ * that terminal until one comes back. A flood then waits in the agent (its writes block, as on any
+ * terminal) rather than in a queue of batches in front of the hub's other work, and each turn of the
+ * hub's loop handles at most this many batches of it.
+ */
+export const MAX_BATCHES_IN_FLIGHT = 4;
 /** Spare batch buffers kept. */
 const POOL_SIZE = 16;
 /** How long to wait for the drain sentinel after the child exited (see server/pty.ts). */
@@ -40,8 +47,8 @@ export const DRAIN_TIMEOUT_MS = 2000;
  */
 export type ToReader =
   | { op: 'open'; id: number; fd: number; slave: number; sentinel: Uint8Array }
-  /** A batch buffer the main thread is done with, back for reuse. */
-  | { op: 'free'; data: ArrayBuffer }
+  /** A batch of terminal `id` the main thread is done with, back for reuse. */
+  | { op: 'free'; id: number; data: ArrayBuffer }
   /** The child exited: drain up to the sentinel, then end. */
   | { op: 'drain'; id: number }
   /** Stop reading now (the hub is letting go of the terminal). */
@@ -67,6 +74,8 @@ class Reader {
   private held = Buffer.alloc(0);
   private drainTimer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** Batches posted and not yet freed (see {@link MAX_BATCHES_IN_FLIGHT}). */
+  private inFlight = 0;
 
   constructor(
     private readonly id: number,
@@ -134,11 +143,20 @@ class Reader {
     this.pendingBytes = 0;
     this.lastPostAt = process.hrtime.bigint();
     send({ op: 'data', id: this.id, data, length }, [data]);
+    // Draining after exit reads on regardless: what is left is bounded by the terminal's buffer.
+    if (++this.inFlight >= MAX_BATCHES_IN_FLIGHT && !this.draining) this.stream.pause();
+  }
+
+  /** The main thread is done with one of this terminal's batches. */
+  freed(): void {
+    this.inFlight--;
+    if (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.stream.isPaused() && !this.ended) this.stream.resume();
   }
 
   drain(): void {
     if (this.ended || this.draining) return;
     this.draining = true;
+    this.stream.resume();
     this.writeSentinel();
     this.drainTimer = setTimeout(() => this.end(), DRAIN_TIMEOUT_MS);
   }
@@ -182,6 +200,7 @@ parentPort?.on('message', (msg: ToReader) => {
       readers.get(msg.id)?.end();
       return;
     case 'free':
+      readers.get(msg.id)?.freed();
       if (pool.length < POOL_SIZE && msg.data.byteLength === BATCH_BUFFER_BYTES) pool.push(msg.data);
       return;
   }

@@ -24,7 +24,7 @@ import {
   castOutput,
   type Home,
 } from './helpers';
-import { List, Send, Spawn, Status, Watch, type CiInfo } from '../server/protocol';
+import { List, Receive, Send, Spawn, Status, Watch, type CiInfo } from '../server/protocol';
 import { connectSocket, HubClient } from '../client/hubClient';
 
 async function withHub(fn: (home: Home, client: HubClient) => Promise<void>): Promise<void> {
@@ -361,6 +361,22 @@ test('kill -9 of the hub: the next hub restores the registry, stops survivors an
     assert.equal(sessionsOf(home, 'shell').length, 2);
     const log = fs.readFileSync(path.join(home.paths.stateDir, 'hub.log'), 'utf8');
     assert.match(log, new RegExp(`survivor: stopped pid ${oldSurvivor} left running by the previous hub`));
+  } finally {
+    client.close();
+    await home.cleanup();
+  }
+});
+
+test('a request in flight when the hub dies fails with a message, not silence', async () => {
+  const home = makeHome();
+  const client = await startHub(home);
+  try {
+    await ok(['spawn', 'quiet', '--', 'sleep', '300'], home.env);
+    const waiting = client.call(Receive, { name: 'quiet', waitMs: 60_000 });
+    const hub = hubPid(home.paths.lock);
+    assert.ok(hub);
+    process.kill(hub, 'SIGKILL');
+    await assert.rejects(waiting, /the connection to the hub closed before it answered bus\/receive/);
   } finally {
     client.close();
     await home.cleanup();
