@@ -162,6 +162,8 @@ export class CiTerminal {
   output(chunk: Buffer): void {
     this.stats.bytesCaptured += chunk.length;
     this.stats.lastOutputAt = Date.now();
+    // Searched in the bytes: natively, several times faster than in the decoded string under a flood.
+    this.trackModes(chunk);
     const text = this.decoder.write(chunk);
     if (text) this.emit(text, true);
   }
@@ -170,6 +172,7 @@ export class CiTerminal {
   outputText(text: string): void {
     this.stats.bytesCaptured += Buffer.byteLength(text);
     this.stats.lastOutputAt = Date.now();
+    this.trackModes(text);
     this.emit(text, true);
   }
 
@@ -180,7 +183,6 @@ export class CiTerminal {
 
   private emit(text: string, captured = true): void {
     const seq = ++this.seq;
-    if (captured) this.trackModes(text);
     // Escaped once for every client and the capture.
     const json = JSON.stringify(text);
     // Clients first: they are the latency-sensitive ones.
@@ -200,12 +202,12 @@ export class CiTerminal {
   }
 
   /** Follows DECSET/DECRST 2004 (bracketed paste) in what the program prints. */
-  private trackModes(text: string): void {
-    const at = text.lastIndexOf('\x1b[?2004');
+  private trackModes(output: Buffer | string): void {
+    const at = output.lastIndexOf('\x1b[?2004');
     if (at < 0) return;
-    const mode = text[at + 7];
-    if (mode === 'h') this.stats.bracketedPaste = true;
-    else if (mode === 'l') this.stats.bracketedPaste = false;
+    const mode = typeof output === 'string' ? output.charCodeAt(at + 7) : output[at + 7];
+    if (mode === 0x68 /* h */) this.stats.bracketedPaste = true;
+    else if (mode === 0x6c /* l */) this.stats.bracketedPaste = false;
   }
 
   private deliver(a: Attachment, seq: number, data: string, json: string): void {

@@ -1,0 +1,28 @@
+/**
+ * The soak scenarios of `npm run soak` (soak/), run briefly: the hub killed -9 under load, agents that
+ * misbehave, and 50 CIs in 5 projects with 3 clients. Every figure with a target must meet it; the long
+ * runs and their figures are in docs/RELIABILITY.md.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { Findings } from '../../soak/common';
+import { hubCrash } from '../../soak/hubCrash';
+import { misbehaviour } from '../../soak/misbehaviour';
+import { scale } from '../../soak/scale';
+
+const findings = (name: string) => new Findings(name, (line) => console.log(`# ${line}`));
+
+test('the hub killed -9 under load, twice: back on the next command, CIs in new sessions, every acknowledged message delivered, old captures play', { timeout: 180_000 }, async () => {
+  const result = await hubCrash({ seconds: 6, crashes: 2 }, findings('hub crash'));
+  assert.deepEqual(result.failures(), []);
+});
+
+test('misbehaving agents (flood, not reading, forking, ignoring SIGTERM, crash loop): the hub answers within 50 ms p99 and a good CI is unaffected', { timeout: 180_000 }, async () => {
+  const result = await misbehaviour({ seconds: 8 }, findings('misbehaviour'));
+  assert.deepEqual(result.failures(), []);
+});
+
+test('50 CIs in 5 projects with 3 clients: no message lost, no queue stuck, hub memory bounded', { timeout: 300_000 }, async () => {
+  const result = await scale({ cis: 50, projects: 5, clients: 3, seconds: 30, messagesPerSecond: 20 }, findings('scale'));
+  assert.deepEqual(result.failures(), []);
+});
