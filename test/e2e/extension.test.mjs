@@ -22,6 +22,7 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'cie-'));
 const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'cie-ws-'));
 const app = path.join(workspace, 'app');
 const web = path.join(workspace, 'web');
+/** @type {NodeJS.ProcessEnv} */
 const env = { ...process.env, CIHUB_HOME: home };
 delete env.CIHUB_SOCKET;
 delete env.CIHUB_CI;
@@ -30,14 +31,23 @@ delete env.CIHUB_CI;
 /** @type {import('playwright-core').Browser} */ let browser;
 /** @type {import('playwright-core').Page} */ let page;
 
+/** @param {string[]} args */
 function cihub(...args) {
   return execFileSync(process.execPath, [CIHUB, ...args], { env, encoding: 'utf8' });
 }
+/** @typedef {{ name: string, state: string, pid?: number, session?: string, attached?: number, queue?: { depth: number } }} CiRow */
+/** @returns {CiRow[]} */
 function ciList() {
   return JSON.parse(cihub('list', '--json'));
 }
+/**
+ * @param {string} name
+ * @returns {CiRow}
+ */
 function ci(name) {
-  return ciList().find((c) => c.name === name);
+  const found = ciList().find((c) => c.name === name);
+  if (!found) throw new Error(`no CI ${name}`);
+  return found;
 }
 function hubPid() {
   try {
@@ -52,12 +62,22 @@ async function chat(p = page, project = 'app') {
   await openViewContainer(p, 'Projects Chat');
   return webviewFrame(p, (f, text) => text.includes(`project-${project}-ai`), { timeoutMs: 30_000 });
 }
+/** @param {import('playwright-core').Frame} frame */
 const chatText = (frame) => frame.evaluate(() => document.body.innerText);
+/**
+ * @param {import('playwright-core').Frame} frame
+ * @param {string} text
+ */
 async function send(frame, text) {
   const input = frame.locator('textarea');
   await input.fill(text);
   await input.press('Enter');
 }
+/**
+ * @param {import('playwright-core').Frame} frame
+ * @param {string | RegExp} pattern
+ * @param {string} what
+ */
 async function waitChat(frame, pattern, what, ms = 20_000) {
   return waitFor(async () => {
     const text = await chatText(frame);
@@ -128,6 +148,28 @@ test('a message to the fixture CI shows its reply; /spawn, /status, /jobs, /kill
   await input.press('Enter');
   await waitChat(frame, 'kill needs a CI name: /kill <name>', 'the usage');
   await screenshot(page, 'chat-dark');
+});
+
+test('agent output is shown as text, never run: markup in a reply stays inert, and the webview\'s CSP blocks inline script', async () => {
+  const frame = await chat();
+  // The demo agent echoes what it is told ("you said: …"): this markup comes back as agent output.
+  await send(frame, 'echo <img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b id=bold>bold</b>');
+  await waitChat(frame, 'you said: echo <img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>', 'the markup shown literally');
+  const inert = await frame.evaluate(() => ({
+    pwned: /** @type {{ __pwned?: number }} */ (/** @type {unknown} */ (window)).__pwned,
+    injected: document.querySelectorAll('.entry img, .entry script, #bold').length,
+  }));
+  assert.deepEqual(inert, { pwned: undefined, injected: 0 });
+  // Even markup that got into the DOM could not run: inline script is not allowed by the CSP.
+  const ran = await frame.evaluate(() => {
+    const w = /** @type {{ __inline?: boolean }} */ (/** @type {unknown} */ (window));
+    const script = document.createElement('script');
+    script.textContent = 'window.__inline = true';
+    document.body.append(script); // an allowed inline script runs right here, synchronously
+    script.remove();
+    return w.__inline === true;
+  });
+  assert.equal(ran, false, 'an inline script ran in the chat webview');
 });
 
 test('"Attach Terminal to CI…" opens a terminal on the agent\'s screen; typed input reaches it and its output appears', async () => {
@@ -209,12 +251,13 @@ test('the hub is killed: the UI says so, recovers when it is back, and nothing a
   const inbox = cihub('recv', 'project-app-ai');
   for (let i = 0; i < 5; i++) assert.match(inbox, new RegExp(`kept ${i}`));
   // The agent is back too (a new process: the old one's terminal died with the hub).
-  await waitFor(() => ci('project-app-ai')?.state === 'running', 20_000, 'the agent running again');
+  await waitFor(() => ci('project-app-ai').state === 'running', 20_000, 'the agent running again');
   await send(frame, 'hello');
   await waitChat(frame, /(Hello! I am project-app-ai[\s\S]*){2}/, 'a reply after the recovery', 30_000);
 });
 
 test('the command palette: every Projects Chat command is registered and runs', async () => {
+  /** @type {{ contributes: { commands: { command: string, title: string, category: string }[] } }} */
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   const titles = manifest.contributes.commands.map((c) => `${c.category}: ${c.title}`).sort();
   // What the palette lists.
@@ -229,14 +272,14 @@ test('the command palette: every Projects Chat command is registered and runs', 
   const quick = page.locator('.quick-input-widget .quick-input-box input');
   const quickTitle = page.locator('.quick-input-widget .quick-input-title');
   // Each step of a multi-step input has its own title: wait for it, so an answer never lands in the last step.
-  const step = (title) => waitFor(async () => (await quick.isVisible()) && (await quickTitle.innerText()).includes(title), 10_000, `the "${title}" input`);
-  const pick = async (title, text) => {
+  const step = (/** @type {string} */ title) => waitFor(async () => (await quick.isVisible()) && (await quickTitle.innerText()).includes(title), 10_000, `the "${title}" input`);
+  const pick = async (/** @type {string} */ title, /** @type {string} */ text) => {
     await step(title);
     const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
     await waitFor(() => row.isVisible(), 10_000, `"${text}" in the pick`);
     await row.click();
   };
-  const answer = async (title, text) => {
+  const answer = async (/** @type {string} */ title, /** @type {string} */ text) => {
     await step(title);
     await quick.fill(text);
     await quick.press('Enter');
@@ -248,12 +291,12 @@ test('the command palette: every Projects Chat command is registered and runs', 
   await runCommand(page, 'Projects Chat: Spawn CI…');
   await answer('Spawn CI (1/2)', 'palette');
   await answer('Spawn CI (2/2)', 'bash --norc');
-  await waitFor(() => ci('palette')?.state === 'running', 15_000, 'palette to run');
+  await waitFor(() => ci('palette').state === 'running', 15_000, 'palette to run');
 
   await runCommand(page, 'Projects Chat: Send Message to CI…');
   await pick('Send a message to which CI?', 'palette');
   await answer('Message to palette', 'from the palette');
-  await waitFor(() => ci('palette')?.queue?.depth === 1, 15_000, 'the message queued');
+  await waitFor(() => ci('palette').queue?.depth === 1, 15_000, 'the message queued');
 
   await runCommand(page, 'Projects Chat: Show Hub Status');
   const editorText = async () => (await page.locator('.editor-group-container.active .view-lines').first().innerText().catch(() => '')).replace(/\u00a0/g, ' ');
@@ -262,11 +305,11 @@ test('the command palette: every Projects Chat command is registered and runs', 
   await runCommand(page, 'Projects Chat: Restart CI…');
   const pidBefore = ci('palette').pid;
   await pick('Restart which CI?', 'palette');
-  await waitFor(() => ci('palette')?.pid !== pidBefore && ci('palette')?.state === 'running', 15_000, 'palette restarted');
+  await waitFor(() => ci('palette').pid !== pidBefore && ci('palette').state === 'running', 15_000, 'palette restarted');
 
   await runCommand(page, 'Projects Chat: Attach Terminal to CI…');
   await pick('Attach a terminal to which CI?', 'palette');
-  await waitFor(() => ci('palette')?.attached >= 1, 15_000, 'a terminal on palette');
+  await waitFor(() => (ci('palette').attached ?? 0) >= 1, 15_000, 'a terminal on palette');
 
   await runCommand(page, 'Projects Chat: Export Transcript…');
   await pick('Export the transcript of which CI?', 'palette');
@@ -283,7 +326,7 @@ test('the command palette: every Projects Chat command is registered and runs', 
 
   await runCommand(page, 'Projects Chat: Kill CI…');
   await pick('Stop which CI?', 'palette');
-  await waitFor(() => ci('palette')?.state === 'stopped', 15_000, 'palette stopped');
+  await waitFor(() => ci('palette').state === 'stopped', 15_000, 'palette stopped');
 
   await runCommand(page, 'Projects Chat: Show Logs');
   await waitFor(async () => /Projects Chat/.test(await page.locator('.part.panel').first().innerText().catch(() => '')), 15_000, 'the output channel');
@@ -310,8 +353,12 @@ test('the command palette: every Projects Chat command is registered and runs', 
 });
 
 /** WCAG contrast ratio of two CSS colors "rgb(r, g, b)". */
+/**
+ * @param {string} a
+ * @param {string} b
+ */
 function contrast(a, b) {
-  const lum = (c) => {
+  const lum = (/** @type {string} */ c) => {
     const [r, g, bl] = (c.match(/\d+(\.\d+)?/g) ?? ['0', '0', '0']).slice(0, 3).map(Number).map((v) => {
       const s = v / 255;
       return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
@@ -322,21 +369,21 @@ function contrast(a, b) {
   return (x + 0.05) / (y + 0.05);
 }
 
-for (const theme of ['light', 'dark']) {
+for (const theme of /** @type {const} */ (['light', 'dark'])) {
   test(`the ${theme} theme: the chat is visible and legible`, async () => {
     await setTheme(page, theme);
     const frame = await chat();
     await waitChat(frame, 'Hello! I am project-app-ai', 'the chat');
     const measured = await frame.evaluate(() => {
       // The webview is transparent; what shows through is the side bar's background.
-      const transparent = (c) => /^rgba\(\d+, \d+, \d+, 0\)$|^transparent$/.test(c);
+      const transparent = (/** @type {string} */ c) => /^rgba\(\d+, \d+, \d+, 0\)$|^transparent$/.test(c);
       const probe = document.createElement('div');
       probe.style.backgroundColor = 'var(--vscode-sideBar-background)';
       document.body.append(probe);
       const viewBg = getComputedStyle(probe).backgroundColor;
       probe.remove();
-      const backgroundOf = (el) => {
-        for (let n = el; n; n = n.parentElement) {
+      const backgroundOf = (/** @type {Element} */ el) => {
+        for (let n = /** @type {Element | null} */ (el); n; n = n.parentElement) {
           const bg = getComputedStyle(n).backgroundColor;
           if (!transparent(bg)) return bg;
         }

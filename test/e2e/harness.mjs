@@ -379,17 +379,19 @@ export async function runCommand(page, title, opts = {}) {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const input = page.locator('.quick-input-widget .quick-input-box input');
   if (await quickInputVisible(page)) { await page.keyboard.press('Escape'); await waitFor(async () => !(await quickInputVisible(page)), 5000, 'quick input to close'); }
-  // Something taking the focus (an editor a previous command opened) can close the palette again: retry.
+  // The list filters asynchronously; wait for a row labelled exactly `title`. Something taking the focus
+  // (an editor or panel a previous command opened) can close the palette again, or leave it unfiltered:
+  // open it and type the title again until the row shows.
+  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row')
+    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) }).first();
   await waitFor(async () => {
     if (!(await quickInputVisible(page))) await page.keyboard.press('F1');
     if (!(await input.isVisible()) || !(await input.inputValue()).startsWith('>')) return false;
     await input.fill(`>${title}`, { timeout: 1000 });
-    return true;
-  }, timeoutMs, 'the command palette to open', 250);
-  // The list filters asynchronously; wait for a row labelled exactly `title`, then make it the active row.
-  const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row')
-    .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) }).first();
-  await waitFor(() => row.isVisible(), timeoutMs, `palette entry "${title}"`);
+    if (await row.waitFor({ state: 'visible', timeout: 3000 }).then(() => true, () => false)) return true;
+    await input.fill('>', { timeout: 1000 }).catch(() => undefined); // filter afresh next time
+    return false;
+  }, timeoutMs, `palette entry "${title}"`, 250);
   const firstRowLabel = await page.locator('.quick-input-widget .quick-input-list .monaco-list-row.focused .label-name').first().textContent().catch(() => null);
   if (firstRowLabel !== title) await row.click(); else await page.keyboard.press('Enter');
   // Closed, or replaced by the command's own quick input (its value no longer starts with '>').
