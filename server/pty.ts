@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { constants as osConstants } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { errnoCode } from './errors';
 import type { FromReader, ToReader } from './ptyReader';
@@ -56,6 +57,12 @@ function loadNative(): { pty: NativeUnixPty; helperPath: string } {
  * (~48 MiB) after a flood.
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
+/**
+ * Longest stretch of output handling per turn of the event loop. A worker's messages all arrive in one
+ * go, so batches are queued and handled in slices of this much time, each followed by a turn in which
+ * sockets are served: a flood then costs other clients at most this much wait per turn.
+ */
+const OUTPUT_SLICE_MS = 4;
 
 /** The one reader thread of this process, started with the first PTY. */
 class Readers {
@@ -63,22 +70,43 @@ class Readers {
   private readonly worker: Worker;
   private readonly ptys = new Map<number, Pty>();
   private nextId = 1;
+  /** Messages from the reader not handled yet, in order (a terminal's end comes after its data). */
+  private readonly backlog: FromReader[] = [];
+  private handling = false;
 
   private constructor() {
     this.worker = new Worker(path.join(__dirname, 'ptyReader.js'), { resourceLimits: WORKER_LIMITS });
     this.worker.on('message', (msg: FromReader) => {
-      const pty = this.ptys.get(msg.id);
-      if (msg.op === 'data') {
-        pty?.received(Buffer.from(msg.data, 0, msg.length));
-        // onData is done with it (see Pty.spawn): back to the reader's pool.
-        this.worker.postMessage({ op: 'free', id: msg.id, data: msg.data } satisfies ToReader, [msg.data]);
-      } else if (pty) {
-        this.ptys.delete(msg.id);
-        if (this.ptys.size === 0) this.worker.unref();
-        pty.ended();
-      }
+      this.backlog.push(msg);
+      if (this.handling) return;
+      this.handling = true;
+      setImmediate(this.handleSlice);
     });
     this.worker.on('error', (error) => process.stderr.write(`pty reader failed: ${error.stack ?? error.message}\n`));
+  }
+
+  private readonly handleSlice = (): void => {
+    const until = performance.now() + OUTPUT_SLICE_MS;
+    let msg: FromReader | undefined;
+    while ((msg = this.backlog.shift())) {
+      this.handle(msg);
+      if (performance.now() >= until) break;
+    }
+    if (this.backlog.length) setImmediate(this.handleSlice);
+    else this.handling = false;
+  };
+
+  private handle(msg: FromReader): void {
+    const pty = this.ptys.get(msg.id);
+    if (msg.op === 'data') {
+      pty?.received(Buffer.from(msg.data, 0, msg.length));
+      // onData is done with it (see Pty.spawn): back to the reader's pool.
+      this.worker.postMessage({ op: 'free', id: msg.id, data: msg.data } satisfies ToReader, [msg.data]);
+    } else if (pty) {
+      this.ptys.delete(msg.id);
+      if (this.ptys.size === 0) this.worker.unref();
+      pty.ended();
+    }
   }
 
   static get(): Readers {

@@ -80,13 +80,13 @@ export async function misbehaviour(options: MisbehaviourOptions, findings = new 
     const loadEcho = echo.take();
 
     findings.add('JSON-RPC list, quiet: p50 / p99', `${ms(quiet.p50)} / ${ms(quiet.p99)}`);
-    findings.add(`JSON-RPC list, under misbehaviour: p99 (${underLoad.count} calls)`, ms(underLoad.p99), { target: `< ${RPC_P99_TARGET_MS} ms`, ok: underLoad.p99 < RPC_P99_TARGET_MS });
+    findings.add(`JSON-RPC list, under misbehaviour: p99 (${underLoad.count} calls)`, ms(underLoad.p99), { target: `< ${RPC_P99_TARGET_MS} ms`, ok: underLoad.p99 < RPC_P99_TARGET_MS, performance: true });
     findings.add('JSON-RPC list, under misbehaviour: p50 / max', `${ms(underLoad.p50)} / ${ms(underLoad.max)}`);
     findings.add('well-behaved CI echo, quiet: p50 / p99', `${ms(percentile(quietEcho, 0.5))} / ${ms(percentile(quietEcho, 0.99))}`);
     const echoP99 = percentile(loadEcho, 0.99);
-    findings.add(`well-behaved CI echo, under misbehaviour: p99 (${loadEcho.length})`, ms(echoP99), { target: `< ${RPC_P99_TARGET_MS} ms`, ok: echoP99 < RPC_P99_TARGET_MS });
+    findings.add(`well-behaved CI echo, under misbehaviour: p99 (${loadEcho.length})`, ms(echoP99), { target: `< ${RPC_P99_TARGET_MS} ms`, ok: echoP99 < RPC_P99_TARGET_MS, performance: true });
     const floodRate = floodBytes / MB / seconds;
-    findings.add('flood taken in by the hub (raw node-pty reader)', `${floodRate.toFixed(0)} MB/s (${rawFlood.toFixed(0)})`, { target: `≥ ${FLOOD_TARGET_MB_PER_S} MB/s`, ok: floodRate >= FLOOD_TARGET_MB_PER_S });
+    findings.add('flood taken in by the hub (raw node-pty reader)', `${floodRate.toFixed(0)} MB/s (${rawFlood.toFixed(0)})`, { target: `≥ ${FLOOD_TARGET_MB_PER_S} MB/s`, ok: floodRate >= FLOOD_TARGET_MB_PER_S, performance: true });
     findings.add('hub CPU while flooded (share of one core)', `${(hubCpu * 100).toFixed(0)} %`);
     findings.add('hub RSS peak under misbehaviour', mib(peakRss));
     const captureDir = path.join(home.paths.stateDir, 'captures', 'flood');
@@ -109,7 +109,7 @@ export async function misbehaviour(options: MisbehaviourOptions, findings = new 
     const crashWindow = 5;
     await sleep(crashWindow * 1000);
     const crashCpu = (cpuMsOf(hub, true) - crashCpuBefore) / 1000 / crashWindow;
-    findings.add('hub main thread CPU with only the crash loop running', `${(crashCpu * 100).toFixed(1)} %`, { target: `< ${CRASH_LOOP_CPU_TARGET * 100} %`, ok: crashCpu < CRASH_LOOP_CPU_TARGET });
+    findings.add('hub main thread CPU with only the crash loop running', `${(crashCpu * 100).toFixed(1)} %`, { target: `< ${CRASH_LOOP_CPU_TARGET * 100} %`, ok: crashCpu < CRASH_LOOP_CPU_TARGET, performance: true });
     const crasher = await ci(client, 'crasher');
     const crashSeconds = (Date.now() - started) / 1000;
     // Backoff doubles from BACKOFF_INITIAL_MS: n restarts take at least (2^n − 1) × initial.
