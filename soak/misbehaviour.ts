@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as pty from 'node-pty';
 import type { HubClient } from '../client/hubClient';
-import { Attach, Input, Kill, List, Output, Send, SetConfig, Spawn, type CiInfo } from '../server/protocol';
+import { Attach, Input, Kill, List, Output, Send, SetConfig, Spawn } from '../server/protocol';
 import { BACKOFF_INITIAL_MS } from '../server/ci';
-import { FIXTURES, alive, connect, hubPid, makeHome, sessionMembers, startHub, waitFor } from '../test/helpers';
+import { FIXTURES, alive, ciInfo, connect, hubPid, makeHome, sessionMembers, startHub, waitFor } from '../test/helpers';
 import { hubLog } from '../test/fixtures/hardening';
 import { Findings, MB, RpcProbe, cpuMsOf, mib, ms, percentile, rssOf, sleep } from './common';
 
@@ -54,10 +54,10 @@ export async function misbehaviour(options: MisbehaviourOptions, findings = new 
     await client.call(Spawn, { kind: 'process', name: 'forker', command: [path.join(FIXTURES, 'forker.sh')] });
     await client.call(Spawn, { kind: 'process', name: 'stubborn', command: [path.join(FIXTURES, 'stubborn.sh')] });
     await client.call(Spawn, { kind: 'process', name: 'crasher', restart: 'always', command: [path.join(FIXTURES, 'crasher.sh'), countFile] });
-    await waitFor(async () => ((await ci(client, 'flood')).bytesCaptured ?? 0) > MB, 10_000, 'the flood to start');
+    await waitFor(async () => ((await ciInfo(client, 'flood')).bytesCaptured ?? 0) > MB, 10_000, 'the flood to start');
 
     const started = Date.now();
-    const floodBefore = (await ci(client, 'flood')).bytesCaptured ?? 0;
+    const floodBefore = (await ciInfo(client, 'flood')).bytesCaptured ?? 0;
     const cpuBefore = cpuMsOf(hub);
     const rpc = new RpcProbe(probeClient);
     let sent = 0;
@@ -75,7 +75,7 @@ export async function misbehaviour(options: MisbehaviourOptions, findings = new 
     const underLoad = await rpc.stop();
     clearInterval(rssTimer);
     const seconds = (Date.now() - started) / 1000;
-    const floodBytes = ((await ci(client, 'flood')).bytesCaptured ?? 0) - floodBefore;
+    const floodBytes = ((await ciInfo(client, 'flood')).bytesCaptured ?? 0) - floodBefore;
     const hubCpu = (cpuMsOf(hub) - cpuBefore) / 1000 / seconds;
     const loadEcho = echo.take();
 
@@ -94,7 +94,7 @@ export async function misbehaviour(options: MisbehaviourOptions, findings = new 
     findings.add(`flood captures kept (of ${mib(floodBytes)} written; captureMaxMB 64)`, mib(kept), { target: '≤ 64 MiB + a segment (16 MiB)', ok: kept <= 80 * MB });
 
     // The deaf CI: a few KiB typed in, the rest waits durably in its queue.
-    const deaf = await ci(client, 'deaf');
+    const deaf = await ciInfo(client, 'deaf');
     const delivered = deaf.queue?.delivered ?? 0;
     findings.add(`not reading: messages typed into it (of ${sent} sent, 1 KB each)`, `${delivered}`, { target: '≤ 90 (≈ 68 KiB kernel + 16 KiB hub)', ok: delivered <= 90 && (deaf.queue?.depth ?? 0) === sent - delivered });
     findings.add('not reading: reported in hub.log', hubLog(home).includes('deaf is not reading its input') ? 'yes' : 'no', { target: 'yes', ok: hubLog(home).includes('deaf is not reading its input') });
@@ -110,14 +110,14 @@ export async function misbehaviour(options: MisbehaviourOptions, findings = new 
     await sleep(crashWindow * 1000);
     const crashCpu = (cpuMsOf(hub, true) - crashCpuBefore) / 1000 / crashWindow;
     findings.add('hub main thread CPU with only the crash loop running', `${(crashCpu * 100).toFixed(1)} %`, { target: `< ${CRASH_LOOP_CPU_TARGET * 100} %`, ok: crashCpu < CRASH_LOOP_CPU_TARGET, performance: true });
-    const crasher = await ci(client, 'crasher');
+    const crasher = await ciInfo(client, 'crasher');
     const crashSeconds = (Date.now() - started) / 1000;
     // Backoff doubles from BACKOFF_INITIAL_MS: n restarts take at least (2^n − 1) × initial.
     const maxRestarts = Math.ceil(Math.log2((crashSeconds * 1000) / BACKOFF_INITIAL_MS + 1)) + 1;
     const restarts = crasher.restarts ?? 0;
     findings.add(`crash loop: restarts in ${crashSeconds.toFixed(0)} s`, `${restarts}`, { target: `2…${maxRestarts} (backoff doubles)`, ok: restarts >= 2 && restarts <= maxRestarts });
 
-    const forker = await ci(client, 'forker');
+    const forker = await ciInfo(client, 'forker');
     const forkerSession = forker.pid ?? 0;
     await waitFor(() => sessionMembers(forkerSession).length >= 3, 5000, 'the forker and its children');
     const children = sessionMembers(forkerSession).length;
@@ -125,7 +125,7 @@ export async function misbehaviour(options: MisbehaviourOptions, findings = new 
     const orphans = await waitFor(() => sessionMembers(forkerSession).length === 0, 5000, 'no process left of the forker').then(() => 0, () => sessionMembers(forkerSession).length);
     findings.add(`forker: processes left after kill (of ${children})`, `${orphans}`, { target: '0', ok: orphans === 0 });
 
-    const stubborn = await ci(client, 'stubborn');
+    const stubborn = await ciInfo(client, 'stubborn');
     t = performance.now();
     await client.call(Kill, { name: 'stubborn' });
     const gone = !alive(stubborn.pid ?? 0);
@@ -140,12 +140,6 @@ export async function misbehaviour(options: MisbehaviourOptions, findings = new 
     client.close();
     await home.cleanup();
   }
-}
-
-async function ci(client: HubClient, name: string): Promise<CiInfo> {
-  const found = (await client.call(List, {})).cis.find((c) => c.name === name);
-  if (!found) throw new Error(`no CI ${name}`);
-  return found;
 }
 
 /** The flood agent's rate into a bare node-pty reader: the baseline the hub is compared with. */

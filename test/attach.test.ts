@@ -9,7 +9,7 @@ import { connectSocket, HubClient } from '../client/hubClient';
 import { Attach, AttachEnded, AttachResize, Detach, Input, List, Output, Spawn } from '../server/protocol';
 import { Pty, type PtyExit } from '../server/pty';
 import { processEnv } from '../server/env';
-import { CIHUB, castOutput, makeHome, sessionsOf, startHub, waitFor, connect, ok } from './helpers';
+import { CIHUB, castOutput, ciInfo, makeHome, sessionsOf, startHub, waitFor, connect, ok } from './helpers';
 
 type Kind = 'replay' | 'live' | 'resync';
 
@@ -46,11 +46,6 @@ function watch(client: HubClient, attachId: string) {
   return seen;
 }
 
-async function info(client: HubClient, name: string) {
-  const ci = (await client.call(List, {})).cis.find((c) => c.name === name);
-  assert.ok(ci, `no CI ${name}`);
-  return ci;
-}
 
 test('attach replays the current screen, then streams live; input reaches the agent', async () => {
   const home = makeHome();
@@ -72,8 +67,8 @@ test('attach replays the current screen, then streams live; input reaches the ag
     await client.notify(Input, { attachId, data: 'hello\r' });
     await waitFor(() => seen.live.includes('got:hello'), 15_000, 'live echo');
     await client.notify(Detach, { attachId });
-    await waitFor(async () => (await info(client, 'agent')).attached === 0, 15_000, 'detach');
-    assert.equal((await info(client, 'agent')).state, 'running');
+    await waitFor(async () => (await ciInfo(client, 'agent')).attached === 0, 15_000, 'detach');
+    assert.equal((await ciInfo(client, 'agent')).state, 'running');
   } finally {
     client.close();
     await home.cleanup();
@@ -91,9 +86,9 @@ test('several clients at once: input from any goes in, all see output; size foll
     const seenA = watch(a, idA);
     const seenB = watch(b, idB);
     await a.call(Attach, { name: 'shared', attachId: idA, cols: 100, rows: 30 });
-    assert.equal((await info(a, 'shared')).cols, 100);
+    assert.equal((await ciInfo(a, 'shared')).cols, 100);
     await b.call(Attach, { name: 'shared', attachId: idB, cols: 90, rows: 20 });
-    const sized = await info(a, 'shared');
+    const sized = await ciInfo(a, 'shared');
     assert.deepEqual([sized.cols, sized.rows, sized.attached], [90, 20, 2]);
     await b.notify(Input, { attachId: idB, data: 'from-b\r' });
     await waitFor(() => seenA.live.includes('got:from-b') && seenB.live.includes('got:from-b'), 15_000, 'both see b');
@@ -103,10 +98,10 @@ test('several clients at once: input from any goes in, all see output; size foll
     // A resize from the older attachment does not take the size back…
     await a.notify(AttachResize, { attachId: idA, cols: 110, rows: 33 });
     await b.notify(AttachResize, { attachId: idB, cols: 95, rows: 21 });
-    await waitFor(async () => (await info(a, 'shared')).cols === 95, 15_000, 'b resizes');
+    await waitFor(async () => (await ciInfo(a, 'shared')).cols === 95, 15_000, 'b resizes');
     // …until the most recent one leaves.
     await b.notify(Detach, { attachId: idB });
-    await waitFor(async () => (await info(a, 'shared')).cols === 110, 15_000, 'size back to a');
+    await waitFor(async () => (await ciInfo(a, 'shared')).cols === 110, 15_000, 'size back to a');
   } finally {
     a.close();
     b.close();
@@ -240,7 +235,7 @@ test('attach via the CLI: replay, typing, and the detach key', async () => {
     await waitFor(() => exit !== undefined, 15_000, 'detach');
     assert.deepEqual(exit, { exitCode: 0 });
     assert.match(screen, /detached from repl \(it keeps running\)/);
-    const ci = await info(client, 'repl');
+    const ci = await ciInfo(client, 'repl');
     assert.equal(ci.state, 'running');
     assert.equal(ci.attached, 0);
     assert.equal(ci.cols, 90);

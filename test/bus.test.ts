@@ -13,6 +13,7 @@ import {
   FIXTURES,
   alive,
   castOutput,
+  ciInfo,
   cihub,
   connect,
   hubPid,
@@ -21,10 +22,10 @@ import {
   sessionsOf,
   startHub,
   waitFor,
+  withHub,
   type Home,
 } from './helpers';
-import { Attach, Input, List, Receive, Ack, Send, SetConfig, Spawn, type CiInfo } from '../server/protocol';
-import type { HubClient } from '../client/hubClient';
+import { Attach, Input, List, Receive, Ack, Send, SetConfig, Spawn } from '../server/protocol';
 
 /** A connection to a bus socket: write lines, read reply lines. */
 async function busSocket(home: Home, ci: string) {
@@ -51,23 +52,6 @@ async function busSocket(home: Home, ci: string) {
     reply: (n: number) => waitFor(() => replies[n - 1], 10_000, `reply ${n}`),
     close: () => socket.destroy(),
   };
-}
-
-async function ciInfo(client: HubClient, name: string): Promise<CiInfo> {
-  const found = (await client.call(List, {})).cis.find((c) => c.name === name);
-  assert.ok(found, `no CI ${name}`);
-  return found;
-}
-
-async function withHub(fn: (home: Home, client: HubClient) => Promise<void>): Promise<void> {
-  const home = makeHome();
-  const client = await startHub(home);
-  try {
-    await fn(home, client);
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
 }
 
 test('bus socket: one reply per line; split lines, many per write, bad lines, 1 MiB limit; the connection survives', async () => {

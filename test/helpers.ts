@@ -4,10 +4,12 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubClient, connectSocket } from '../client/hubClient';
 import { hubPaths } from '../server/paths';
+import { List, type CiInfo } from '../server/protocol';
 import { Pty } from '../server/pty';
 import { processEnv } from '../server/env';
 
@@ -126,21 +128,59 @@ export async function startHub(home: Home): Promise<HubClient> {
   return connect(home);
 }
 
+/** Runs `fn` against a hub of its own (in `home`), then stops the hub and removes the home. */
+export async function withHub(fn: (home: Home, client: HubClient) => Promise<void>, home = makeHome()): Promise<void> {
+  const client = await startHub(home);
+  try {
+    await fn(home, client);
+  } finally {
+    client.close();
+    await home.cleanup();
+  }
+}
+
+/** The CI called `name`, as the hub lists it; fails if there is none. */
+export async function ciInfo(client: HubClient, name: string): Promise<CiInfo> {
+  const found = (await client.call(List, {})).cis.find((c) => c.name === name);
+  if (!found) throw new Error(`no CI ${name}`);
+  return found;
+}
+
+/** A loopback port nobody listens on. */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const address = server.address();
+  await new Promise<void>((r) => server.close(() => r()));
+  return typeof address === 'object' && address ? address.port : 1;
+}
+
+/** Every regular file under `dir`, recursively (unreadable dirs skipped). */
+export function walkFiles(dir: string): string[] {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((e) => (e.isDirectory() ? walkFiles(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
+
 export async function connect(home: Home): Promise<HubClient> {
   const socket = await connectSocket(home.paths.socket);
   if (!socket) throw new Error('hub not answering');
   return HubClient.fromSocket(socket);
 }
 
-/** Processes whose session id is `sid` (what a CI leaves behind). */
-export function sessionMembers(sid: number): number[] {
-  const out: number[] = [];
+/** Every process: its pid, state letter, parent and session (from /proc/<pid>/stat). */
+function processes(): { pid: number; state: string; ppid: number; sid: number }[] {
+  const out: { pid: number; state: string; ppid: number; sid: number }[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[3]) === sid) out.push(Number(name));
+      out.push({ pid: Number(name), state: fields[0], ppid: Number(fields[1]), sid: Number(fields[3]) });
     } catch {
       // exited while we looked
     }
@@ -148,20 +188,14 @@ export function sessionMembers(sid: number): number[] {
   return out;
 }
 
+/** Processes whose session id is `sid` (what a CI leaves behind). */
+export function sessionMembers(sid: number): number[] {
+  return processes().filter((p) => p.sid === sid).map((p) => p.pid);
+}
+
 /** Zombie children of `pid` (exited but not reaped). */
 export function zombieChildren(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (fields[0] === 'Z' && Number(fields[1]) === pid) out.push(Number(name));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return out;
+  return processes().filter((p) => p.state === 'Z' && p.ppid === pid).map((p) => p.pid);
 }
 
 export function hasCommand(name: string): boolean {

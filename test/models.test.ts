@@ -6,25 +6,12 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
-import { CIHUB, castOutput, cihub, makeHome, ok, sessionsOf, startHub, waitFor, type Home } from './helpers';
+import { CIHUB, castOutput, cihub, closedPort, makeHome, ok, sessionsOf, startHub, waitFor, walkFiles, type Home } from './helpers';
 import { startLlmFixture, type Flavor } from './fixtures/llm';
 import { ChatSend, ChatStop, Event, List, Receive, RegisterProjects, Send, Spawn, Watch, type ChatEntry } from '../server/protocol';
 import { Pty, type PtyExit } from '../server/pty';
 import { processEnv } from '../server/env';
-
-function walk(dir: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(path.join(dir, d.name)) : [path.join(dir, d.name)]));
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const address = server.address();
-  await new Promise<void>((r) => server.close(() => r()));
-  return typeof address === 'object' && address ? address.port : 1;
-}
 
 for (const flavor of ['ollama', 'openai', 'anthropic'] as Flavor[]) {
   test(`${flavor} model CI: cihub send --wait answers; a CI sender gets the answer as a response in its inbox`, async () => {
@@ -226,7 +213,7 @@ test('API keys: used, never written to the state dir, captures, timeline or logs
     await ok(['export', 'keyed', '--format', 'jsonl'], home.env);
     await ok(['export', 'keyed', '--format', 'md'], home.env);
     await ok(['stop'], home.env);
-    const leaks = walk(home.dir).filter((file) => fs.readFileSync(file).includes(secret));
+    const leaks = walkFiles(home.dir).filter((file) => fs.readFileSync(file).includes(secret));
     assert.deepEqual(leaks, []);
     const registry = fs.readFileSync(path.join(home.paths.stateDir, 'registry.json'), 'utf8');
     assert.match(registry, /"secretEnvNames": \[[^\]]*"OPENAI_API_KEY"/);

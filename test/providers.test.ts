@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as net from 'node:net';
 import { keyOf, startLlmFixture, type Flavor } from './fixtures/llm';
+import { closedPort } from './helpers';
 import { makeProvider } from '../server/model/providers';
 import { runTurn, type TurnRequest } from '../server/model/turn';
 import { ProviderFailure } from '../server/model/provider';
@@ -128,15 +128,6 @@ for (const flavor of FLAVORS) {
       await f.close();
     }
   });
-}
-
-/** A loopback port nobody listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const address = server.address();
-  await new Promise<void>((r) => server.close(() => r()));
-  return typeof address === 'object' && address ? address.port : 1;
 }
 
 test('a provider that is not running: the message says how to start it', async () => {

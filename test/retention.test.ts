@@ -10,19 +10,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { HubClient, connectSocket } from '../client/hubClient';
 import { Event, List, Peek, Spawn, Status, Watch, type HubEvent } from '../server/protocol';
-import { cihub, hasCommand, inPty, makeHome, ok, readCast, sessionsOf, startHub, waitFor, type Home } from './helpers';
+import { cihub, hasCommand, inPty, makeHome, ok, readCast, sessionsOf, startHub, waitFor, withHub, type Home } from './helpers';
 
 const MIB = 1024 * 1024;
-
-async function withHub(fn: (home: Home, client: HubClient) => Promise<void>, home = makeHome()): Promise<void> {
-  const client = await startHub(home);
-  try {
-    await fn(home, client);
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
-}
 
 /** A second connection that collects the hub's events. */
 async function watch(home: Home): Promise<{ events: HubEvent[]; close(): void }> {

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import { BUS_LINE_LIMIT_BYTES, BusErrorCode, MessageInput, Peek, Spawn, Status } from '../../server/protocol';
-import { ok, startHub, type Home } from '../helpers';
+import { ok, startHub, withHub, type Home } from '../helpers';
 import {
   RawBus,
   assertResponsive,
@@ -23,7 +23,6 @@ import {
   randomJson,
   nastyString,
   testRng,
-  withHub,
   wrongTypeFor,
   type Rng,
 } from '../fixtures/hardening';

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import type { z } from 'zod';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import * as P from '../../server/protocol';
-import { waitFor, type Home } from '../helpers';
+import { waitFor, withHub, type Home } from '../helpers';
 import { MAX_MESSAGE_BYTES } from '../../server/transport';
 import {
   RawRpc,
@@ -29,7 +29,6 @@ import {
   problemLines,
   randomJson,
   testRng,
-  withHub,
   wrongTypeFor,
   type Rng,
 } from '../fixtures/hardening';

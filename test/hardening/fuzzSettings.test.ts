@@ -15,8 +15,8 @@ import * as path from 'node:path';
 import Module from 'node:module';
 import { GetConfig, HubErrorCode, SetConfig, type HubConfig } from '../../server/protocol';
 import { HubRequestError } from '../../client/hubClient';
-import { ok, startHub } from '../helpers';
-import { randomJson, testRng, withHub, type Rng } from '../fixtures/hardening';
+import { ok, startHub, withHub } from '../helpers';
+import { randomJson, testRng, type Rng } from '../fixtures/hardening';
 import type * as SettingsModule from '../../extension/settings';
 
 /** What `c.get(key)` answers in the stand-in `vscode` module. */

@@ -16,8 +16,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ChatAppend, List, Send, SetConfig, Spawn } from '../../server/protocol';
-import { CIHUB, cihub, connect, hubPid, makeHome, ok, waitFor, type Home } from '../helpers';
-import { walkFiles, withHub } from '../fixtures/hardening';
+import { CIHUB, cihub, connect, hubPid, makeHome, ok, waitFor, walkFiles, withHub, type Home } from '../helpers';
 import { startLlmFixture } from '../fixtures/llm';
 
 const OTHER_USER = 'cihubtest';
