@@ -25,9 +25,10 @@ import {
   SetConfig,
   SetPolicy,
   Unforward,
-  type HubConfig,
+  HubConfig,
   type Message,
   ExportFormat,
+  KEY_ENV,
   Kill,
   List,
   Remove,
@@ -37,6 +38,7 @@ import {
   Status,
   StopHub,
   describeBadName,
+  describeZodError,
 } from '../server/protocol';
 import { hubPaths } from '../server/paths';
 import { HUB_NODE_FLAGS, HubClient, HubRequestError, connectSocket, hubSocket, startHub } from '../client/hubClient';
@@ -533,7 +535,7 @@ async function spawnModel(name: string, values: Record<string, string | boolean 
     return n;
   };
   const timeout = number('timeout');
-  const keyEnv = provider.data === 'openai' ? 'OPENAI_API_KEY' : provider.data === 'anthropic' ? 'ANTHROPIC_API_KEY' : undefined;
+  const keyEnv = KEY_ENV[provider.data];
   const client = await connect();
   const ci = await client.call(Spawn, {
     kind: 'model',
@@ -567,60 +569,26 @@ function policyWords(policy: DeliveryPolicy): string {
   return 'kept in its inbox (cihub recv)';
 }
 
-function describeConfig(c: HubConfig): string {
-  const rows: [string, unknown][] = [
-    ['ports.enabled', c.ports.enabled],
-    ['ports.base', c.ports.base],
-    ['contextPrefix', c.contextPrefix],
-    ['injectQuietMs', c.injectQuietMs],
-    ['injectHumanIdleMs', c.injectHumanIdleMs],
-    ['defaultCiGraceMs', c.defaultCiGraceMs],
-    ['retention.captureMaxMB', c.retention.captureMaxMB],
-    ['retention.captureMaxAgeDays', c.retention.captureMaxAgeDays],
-    ['retention.queueMaxMessages', c.retention.queueMaxMessages],
-    ['retention.queueMaxAgeDays', c.retention.queueMaxAgeDays],
-    ['diskLowMB', c.diskLowMB],
-  ];
-  return rows.map(([key, value]) => `${key.padEnd(29)}${String(value)}`).join('\n');
+/** Every hub setting as a dotted key and its value: `ports.base`, `retention.captureMaxMB`, … */
+function configEntries(c: HubConfig): [string, unknown][] {
+  return Object.entries(c).flatMap(([key, value]): [string, unknown][] =>
+    typeof value === 'object' && value !== null ? Object.entries(value).map(([sub, v]): [string, unknown] => [`${key}.${sub}`, v]) : [[key, value]],
+  );
 }
 
-/** `cihub config <key> <value>` as a SetConfig change; a bad key or value is a usage error. */
-function configChange(key: string, value: string): z.input<typeof SetConfig.params> {
-  const number = () => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new UsageError(`${key} takes a whole number (got "${value}")`);
-    return n;
-  };
-  switch (key) {
-    case 'ports.enabled':
-      if (value !== 'true' && value !== 'false') throw new UsageError('ports.enabled takes true or false');
-      return { ports: { enabled: value === 'true' } };
-    case 'ports.base':
-      return { ports: { base: number() } };
-    case 'contextPrefix':
-      if (value !== 'cross-project' && value !== 'always' && value !== 'never') throw new UsageError('contextPrefix takes cross-project, always or never');
-      return { contextPrefix: value };
-    case 'injectQuietMs':
-      return { injectQuietMs: number() };
-    case 'injectHumanIdleMs':
-      return { injectHumanIdleMs: number() };
-    case 'defaultCiGraceMs':
-      return { defaultCiGraceMs: number() };
-    case 'retention.captureMaxMB':
-      return { retention: { captureMaxMB: number() } };
-    case 'retention.captureMaxAgeDays':
-      return { retention: { captureMaxAgeDays: number() } };
-    case 'retention.queueMaxMessages':
-      return { retention: { queueMaxMessages: number() } };
-    case 'retention.queueMaxAgeDays':
-      return { retention: { queueMaxAgeDays: number() } };
-    case 'diskLowMB':
-      return { diskLowMB: number() };
-    default:
-      throw new UsageError(
-        `unknown setting "${key}"; settings: ports.enabled, ports.base, contextPrefix, injectQuietMs, injectHumanIdleMs, defaultCiGraceMs, retention.captureMaxMB, retention.captureMaxAgeDays, retention.queueMaxMessages, retention.queueMaxAgeDays, diskLowMB`,
-      );
-  }
+function describeConfig(c: HubConfig): string {
+  return configEntries(c).map(([key, value]) => `${key.padEnd(29)}${String(value)}`).join('\n');
+}
+
+/** `cihub config <key> <value>` as a SetConfig change, checked by its schema; a bad key or value is a usage error. */
+function configChange(key: string, value: string): z.output<typeof SetConfig.params> {
+  const keys = configEntries(HubConfig.parse({})).map(([k]) => k);
+  if (!keys.includes(key)) throw new UsageError(`unknown setting "${key}"; settings: ${keys.join(', ')}`);
+  const typed = value === 'true' || value === 'false' ? value === 'true' : /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+  const [head, sub] = key.split('.');
+  const parsed = SetConfig.params.safeParse(sub ? { [head]: { [sub]: typed } } : { [head]: typed });
+  if (!parsed.success) throw new UsageError(`${describeZodError(parsed.error)} (got ${JSON.stringify(value)})`);
+  return parsed.data;
 }
 
 function processAlive(pid: number): boolean {

@@ -1,6 +1,6 @@
 /** Plain-text formatting shared by the CLI and the chat's /status and /jobs: tables, durations, sizes. */
 import type { z } from 'zod';
-import type { CiInfo, Status } from '../server/protocol';
+import type { CiInfo, QueueStats, Status } from '../server/protocol';
 
 export function bytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -47,13 +47,17 @@ export function tildify(p: string | undefined, home = process.env.HOME): string 
 
 /** `3 (2m), 1 held, 12 done [inject] → larry`: waiting (oldest's age), held, delivered, policy, forwarding. */
 export function describeQueue(ci: CiInfo): string {
-  const q = ci.queue;
-  if (!q) return '-';
+  if (!ci.queue) return '-';
+  const policy = ci.kind === 'process' && ci.policy && ci.policy !== 'inbox' ? ` [${ci.policy}]` : '';
+  return `${describeQueueStats(ci.queue)}${policy}${ci.forwardedTo ? ` → ${ci.forwardedTo}` : ''}`;
+}
+
+/** A mailbox's queue: depth (and the age of the oldest), held, delivered. */
+export function describeQueueStats(q: QueueStats): string {
   const parts = [`${q.depth}${q.depth && q.oldest ? ` (${duration(Date.now() - q.oldest)})` : ''}`];
   if (q.held) parts.push(`${q.held} held`);
   parts.push(`${q.delivered} done`);
-  const policy = ci.kind === 'process' && ci.policy && ci.policy !== 'inbox' ? ` [${ci.policy}]` : '';
-  return `${parts.join(', ')}${policy}${ci.forwardedTo ? ` → ${ci.forwardedTo}` : ''}`;
+  return parts.join(', ');
 }
 
 /** The state, with the reason when it failed or exited. */

@@ -29,13 +29,13 @@ import {
   type CiInfo,
   type ProjectInfo,
 } from '../server/protocol';
-import { formatList, formatStatus, table, describeQueue } from '../client/format';
+import { formatList, formatStatus, table, describeQueueStats } from '../client/format';
 import type { HubConnection } from './hubConnection';
 import type { ChatViewProvider } from './chatView';
 import type { Terminals } from './terminals';
 import type { CiView, ProjectView, WebviewToHost } from './webviewProtocol';
 import { parseChatInput, splitWords, SLASH_HELP, type SlashCommand } from './slashCommands';
-import { ciEnvironment } from './environment';
+import { hostEnvironment } from './environment';
 import type { Settings } from './settings';
 import { parseModelSpec, type Models } from './models';
 
@@ -110,11 +110,21 @@ export class ChatController implements vscode.Disposable {
             return;
           }
           case 'chat':
-            view.post({ type: 'entry', project: event.project, entry: event.entry });
+            // Other projects' chats load with their history when selected.
+            if (event.project === this.selected) view.post({ type: 'entry', project: event.project, entry: event.entry });
             return;
-          case 'ci':
+          case 'ci': {
+            const at = this.cis.findIndex((c) => c.name === event.ci.name);
+            this.cis = at < 0 ? [...this.cis, event.ci] : this.cis.map((c, i) => (i === at ? event.ci : c));
+            this.cisChanged();
+            return;
+          }
           case 'ciRemoved':
+            this.cis = this.cis.filter((c) => c.name !== event.name);
+            this.cisChanged();
+            return;
           case 'message':
+            // Queue counts changed: they come with the list.
             this.scheduleRefresh();
             return;
           case 'log':
@@ -143,6 +153,10 @@ export class ChatController implements vscode.Disposable {
     } catch {
       return; // disconnected: the next connect refreshes everything
     }
+    this.cisChanged();
+  }
+
+  private cisChanged(): void {
     if (this.selected) this.view.post({ type: 'cis', project: this.selected, cis: this.ciViews(this.selected) });
     this.changeEmitter.fire();
   }
@@ -223,8 +237,6 @@ export class ChatController implements vscode.Disposable {
 
   private async dispatch(message: WebviewToHost): Promise<void> {
     switch (message.type) {
-      case 'ready':
-        return this.init();
       case 'selectProject':
         return this.select(message.project);
       case 'send':
@@ -302,7 +314,7 @@ export class ChatController implements vscode.Disposable {
       this.view.post({ type: 'chooseDefaultCi', project, options: this.defaultCiOptions() });
       return undefined;
     }
-    return this.hub.call(EnsureDefaultCi, { project, command, env: ciEnvironment(process.env), policy: s.defaultCiPolicy, keep: s.keepDefaultCis });
+    return this.hub.call(EnsureDefaultCi, { project, command, env: hostEnvironment(), policy: s.defaultCiPolicy, keep: s.keepDefaultCis });
   }
 
   private defaultCiOptions(): { id: string; label: string; detail: string }[] {
@@ -345,7 +357,7 @@ export class ChatController implements vscode.Disposable {
           const { cis } = await this.hub.call(List, {});
           const { mailboxes } = await this.hub.call(Mailboxes, {});
           const boxes = mailboxes.length
-            ? `\n\nmailboxes:\n${table(['NAME', 'QUEUE'], mailboxes.map((m) => [m.name, describeQueue({ name: m.name, kind: 'external', state: 'running', createdAt: 0, queue: m.queue })]))}`
+            ? `\n\nmailboxes:\n${table(['NAME', 'QUEUE'], mailboxes.map((m) => [m.name, describeQueueStats(m.queue)]))}`
             : '';
           return this.note(project, 'system', `${formatList(cis)}${boxes}`, 'terminal');
         }
@@ -358,7 +370,7 @@ export class ChatController implements vscode.Disposable {
             return this.note(project, 'system', `Started model CI \`${ci.name}\`: ${ci.model?.provider} \`${ci.model?.model}\` at ${ci.model?.baseUrl}. Message it with \`@${ci.name} …\`.`);
           }
           const run = command.command ?? this.defaultCommand() ?? [process.env.SHELL ?? '/bin/sh'];
-          const ci = await this.hub.call(Spawn, { kind: 'process', name: command.ci, command: run, cwd: project, project, env: ciEnvironment(process.env) });
+          const ci = await this.hub.call(Spawn, { kind: 'process', name: command.ci, command: run, cwd: project, project, env: hostEnvironment() });
           if (ci.state === 'failed') return this.note(project, 'error', `${ci.name} failed: ${ci.reason ?? 'unknown reason'}`);
           return this.note(project, 'system', `Started \`${ci.name}\` (pid ${ci.pid}): \`${run.join(' ')}\`. Message it with \`@${ci.name} …\`, open its terminal with \`/attach ${ci.name}\`.`);
         }

@@ -3,14 +3,14 @@
  * instead of failing silently).
  */
 import * as vscode from 'vscode';
-import { Kill, Logs, Restart, Send, Spawn, Status, StopHub } from '../server/protocol';
+import { CI_NAME_PATTERN, describeBadName, Kill, Logs, Restart, Send, Spawn, Status, StopHub } from '../server/protocol';
 import { formatStatus } from '../client/format';
 import { HubUnavailable, type HubConnection } from './hubConnection';
 import type { ChatController } from './chatController';
 import type { ChatViewProvider } from './chatView';
 import type { Terminals } from './terminals';
 import { splitWords } from './slashCommands';
-import { ciEnvironment } from './environment';
+import { hostEnvironment } from './environment';
 import type { Models } from './models';
 
 /** Scheme of the read-only status document. */
@@ -51,7 +51,7 @@ export function registerCommands(
       const name = await vscode.window.showInputBox({
         title: 'Spawn CI (1/2): name',
         prompt: 'Lowercase letters, digits, ".", "_", "-"',
-        validateInput: (v) => (/^[a-z0-9][a-z0-9._-]{0,62}$/.test(v) ? undefined : 'Use 1–63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit'),
+        validateInput: (v) => (CI_NAME_PATTERN.test(v) ? undefined : describeBadName(v)),
       });
       if (!name) return;
       const line = await vscode.window.showInputBox({ title: `Spawn CI (2/2): command for ${name}`, prompt: 'e.g. claude, aider, bash', value: vscode.workspace.getConfiguration('projectsChat').get('defaultCi') || process.env.SHELL || 'bash' });
@@ -59,7 +59,7 @@ export function registerCommands(
       const words = splitWords(line);
       if (!Array.isArray(words) || words.length === 0) throw new Error(Array.isArray(words) ? 'give a command' : words.error);
       const project = chat.selectedProject;
-      const ci = await hub.call(Spawn, { kind: 'process', name, command: words, cwd: project, project, env: ciEnvironment(process.env) });
+      const ci = await hub.call(Spawn, { kind: 'process', name, command: words, cwd: project, project, env: hostEnvironment() });
       if (ci.state === 'failed') throw new Error(`${name} failed: ${ci.reason ?? 'unknown reason'}`);
       void vscode.window.showInformationMessage(`Started ${name} (pid ${ci.pid}).`, 'Open Terminal').then((a) => a && terminals.show(name));
     }),
@@ -70,7 +70,7 @@ export function registerCommands(
       const name = await vscode.window.showInputBox({
         title: 'Name of the model CI',
         value: picked.model.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63) || 'model',
-        validateInput: (v) => (/^[a-z0-9][a-z0-9._-]{0,62}$/.test(v) ? undefined : 'Use 1–63 of a-z, 0-9, ".", "_", "-", starting with a letter or digit'),
+        validateInput: (v) => (CI_NAME_PATTERN.test(v) ? undefined : describeBadName(v)),
       });
       if (!name) return;
       const ci = await hub.call(Spawn, { kind: 'model', name, ...picked, project: chat.selectedProject });

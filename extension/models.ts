@@ -4,26 +4,26 @@
  * the default-CI setting.
  */
 import * as vscode from 'vscode';
-import { ListModels, ProviderKind, SetKey } from '../server/protocol';
+import { DEFAULT_BASE_URL, KEY_ENV, ListModels, ProviderKind, SetKey } from '../server/protocol';
 import type { HubConnection } from './hubConnection';
 
 export type Provider = ProviderKind;
 
-const PROVIDERS: readonly { id: Provider; label: string; detail: string; needsKey: boolean; defaultUrl: string }[] = [
-  { id: 'ollama', label: 'Ollama', detail: 'local models, no key', needsKey: false, defaultUrl: 'http://127.0.0.1:11434' },
-  { id: 'openai', label: 'OpenAI-compatible', detail: 'OpenAI, LM Studio, vLLM, llama.cpp… (a key for OpenAI itself)', needsKey: true, defaultUrl: 'https://api.openai.com/v1' },
-  { id: 'anthropic', label: 'Anthropic', detail: 'Claude models (needs a key)', needsKey: true, defaultUrl: 'https://api.anthropic.com' },
+const PROVIDERS: readonly { id: Provider; label: string; detail: string; needsKey: boolean }[] = [
+  { id: 'ollama', label: 'Ollama', detail: 'local models, no key', needsKey: false },
+  { id: 'openai', label: 'OpenAI-compatible', detail: 'OpenAI, LM Studio, vLLM, llama.cpp… (a key for OpenAI itself)', needsKey: true },
+  { id: 'anthropic', label: 'Anthropic', detail: 'Claude models (needs a key)', needsKey: true },
 ];
-
-const ENV_KEYS: Record<Provider, string | undefined> = { ollama: undefined, openai: 'OPENAI_API_KEY', anthropic: 'ANTHROPIC_API_KEY' };
 
 function secretName(provider: Provider): string {
   return `projectsChat.apiKey.${provider}`;
 }
 
+const MODEL_SPEC = new RegExp(`^(${ProviderKind.options.join('|')}):([^@\\s]+)(?:@(\\S+))?$`);
+
 /** `ollama:llama3.2`, `openai:gpt-4.1@http://127.0.0.1:1234/v1`: a model CI spec, or undefined for a command line. */
 export function parseModelSpec(setting: string): { provider: Provider; model: string; baseUrl?: string } | undefined {
-  const m = /^(ollama|openai|anthropic):([^@\s]+)(?:@(\S+))?$/.exec(setting.trim());
+  const m = MODEL_SPEC.exec(setting.trim());
   if (!m) return undefined;
   const provider = ProviderKind.parse(m[1]);
   return { provider, model: m[2], ...(m[3] ? { baseUrl: m[3] } : {}) };
@@ -50,7 +50,7 @@ export class Models {
     // A local OpenAI-compatible server rarely wants a key.
     if (baseUrl && /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(baseUrl)) return true;
     if (await this.secrets.get(secretName(provider))) return true;
-    const env = ENV_KEYS[provider];
+    const env = KEY_ENV[provider];
     if (env && process.env[env]) return true;
     return this.setKey(provider);
   }
@@ -83,7 +83,7 @@ export class Models {
    */
   async pick(): Promise<{ provider: Provider; model: string; baseUrl?: string } | undefined> {
     const provider = await vscode.window.showQuickPick(
-      PROVIDERS.map((p) => ({ label: p.label, detail: p.detail, id: p.id, url: p.defaultUrl })),
+      PROVIDERS.map((p) => ({ label: p.label, detail: p.detail, id: p.id, url: DEFAULT_BASE_URL[p.id] })),
       { title: 'Model CI (1/3): provider' },
     );
     if (!provider) return undefined;

@@ -4,19 +4,18 @@
  */
 import * as vscode from 'vscode';
 import { z } from 'zod';
-import { describeZodError, Retention, RETENTION_DEFAULTS, withoutInvalid, type HubConfig } from '../server/protocol';
+import { DeliveryPolicy, describeZodError, HubConfig, withoutInvalid } from '../server/protocol';
 
+/** The hub-wide ones are the hub's own schema (limits and defaults), grouped as package.json shows them. */
 export const Settings = z.object({
   defaultCi: z.string().trim().default(''),
-  defaultCiPolicy: z.enum(['inbox', 'inject', 'hold']).default('inbox'),
+  defaultCiPolicy: DeliveryPolicy.default('inbox'),
   keepDefaultCis: z.boolean().default(false),
-  ports: z.object({ enabled: z.boolean().default(false), base: z.number().int().min(1024).max(65000).default(42100) }).default({ enabled: false, base: 42100 }),
-  contextPrefix: z.enum(['cross-project', 'always', 'never']).default('cross-project'),
-  inject: z
-    .object({ quietMs: z.number().int().min(0).max(60_000).default(1500), humanIdleMs: z.number().int().min(0).max(600_000).default(5000) })
-    .default({ quietMs: 1500, humanIdleMs: 5000 }),
-  retention: Retention.default(RETENTION_DEFAULTS),
-  diskLowMB: z.number().int().min(0).max(1_048_576).default(512),
+  ports: HubConfig.shape.ports,
+  contextPrefix: HubConfig.shape.contextPrefix,
+  inject: z.object({ quietMs: HubConfig.shape.injectQuietMs, humanIdleMs: HubConfig.shape.injectHumanIdleMs }).prefault({}),
+  retention: HubConfig.shape.retention,
+  diskLowMB: HubConfig.shape.diskLowMB,
 });
 export type Settings = z.infer<typeof Settings>;
 

@@ -2,7 +2,12 @@
  * What a user types in the chat: a message (optionally `@name …` to address another CI) or a slash
  * command. Pure (no `vscode`): unit-tested in test/slashCommands.test.ts.
  */
-import { CI_NAME_PATTERN, describeBadName } from '../server/protocol';
+import { CI_NAME_PATTERN, CI_NAME_SOURCE, describeBadName } from '../server/protocol';
+
+/** `@name text…` addresses another CI. */
+const MENTION = new RegExp(`^@(${CI_NAME_SOURCE})(?:\\s+([\\s\\S]*))?$`);
+/** What `/send` takes: a CI or mailbox, or `@project`. */
+const RECIPIENT = new RegExp(`^@?${CI_NAME_SOURCE}$`);
 
 export type SlashCommand =
   | { name: 'spawn'; ci: string; command?: string[]; provider?: string; model?: string; baseUrl?: string }
@@ -93,7 +98,7 @@ function invalid(error: string): ChatInput {
 export function parseChatInput(raw: string): ChatInput {
   const text = raw.trim();
   if (!text.startsWith('/')) {
-    const mention = /^@([a-z0-9][a-z0-9._-]{0,62})(?:\s+([\s\S]*))?$/.exec(text);
+    const mention = MENTION.exec(text);
     if (mention) {
       const body = (mention[2] ?? '').trim();
       if (!body) return invalid(`write a message after @${mention[1]}`);
@@ -134,7 +139,7 @@ export function parseChatInput(raw: string): ChatInput {
       const m = /^(\S+)\s+([\s\S]+)$/.exec(rest);
       if (!m) return invalid(`/send needs a recipient and a text: ${USAGE.send}`);
       const to = m[1];
-      if (to !== '*' && !/^@?[a-z0-9][a-z0-9._-]{0,62}$/.test(to)) return invalid(`/send: "${to}" is not a CI name, "*" or "@project"`);
+      if (to !== '*' && !RECIPIENT.test(to)) return invalid(`/send: "${to}" is not a CI name, "*" or "@project"`);
       return { kind: 'command', command: { name: 'send', to, text: m[2].trim() } };
     }
     case 'spawn':

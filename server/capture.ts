@@ -158,10 +158,6 @@ export class CastWriter {
     if (this.heldBytes > this.heldMaxBytes) this.start(); // the screen is late: go on without it, losing nothing
   }
 
-  output(data: string): void {
-    this.eventJson('o', JSON.stringify(data));
-  }
-
   /** Output given as `JSON.stringify(text)` (the hub escapes each chunk once for clients and capture); `seq` numbers it for {@link start}. */
   outputJson(json: string, seq?: number): void {
     this.eventJson('o', json, seq);
@@ -240,6 +236,21 @@ function isJsonLine(line: string): boolean {
 
 /** Sessions of one CI, oldest first. */
 export function listSessions(dir: string): { id: string; path: string; bytes: number; startedAt: number }[] {
+  return sessionIds(dir).map((id) => {
+    const file = path.join(dir, `${id}.cast`);
+    const st = fs.statSync(file);
+    return { id, path: file, bytes: st.size, startedAt: sessionStart(id) ?? (st.birthtimeMs || st.mtimeMs) };
+  });
+}
+
+/** The newest session of a CI's capture dir, without reading the others. */
+export function lastSession(dir: string): { id: string; path: string } | undefined {
+  const id = sessionIds(dir).pop();
+  return id === undefined ? undefined : { id, path: path.join(dir, `${id}.cast`) };
+}
+
+/** Session ids in `dir`, oldest first: by time, then by number within a second (`-10` after `-9`). */
+function sessionIds(dir: string): string[] {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -248,12 +259,6 @@ export function listSessions(dir: string): { id: string; path: string; bytes: nu
   }
   return names
     .filter((n) => n.endsWith('.cast'))
-    // By time, then by number within a second (`-10` after `-9`).
-    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
-    .map((n) => {
-      const file = path.join(dir, n);
-      const st = fs.statSync(file);
-      const id = n.slice(0, -'.cast'.length);
-      return { id, path: file, bytes: st.size, startedAt: sessionStart(id) ?? (st.birthtimeMs || st.mtimeMs) };
-    });
+    .map((n) => n.slice(0, -'.cast'.length))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
 }

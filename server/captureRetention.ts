@@ -29,9 +29,10 @@ export interface CaptureFiles {
 
 export class CaptureRetention {
   private timer: NodeJS.Timeout | undefined;
-  private pending = false;
-  /** Bytes of captures on disk after the last pass. */
-  keptBytes: number | undefined;
+  /** CIs whose sessions rolled over since the last pass over them. */
+  private readonly due = new Set<string>();
+  /** Bytes of captures each CI keeps on disk, as of the last pass over it. */
+  private readonly kept = new Map<string, number>();
 
   constructor(
     private readonly dir: string,
@@ -47,14 +48,14 @@ export class CaptureRetention {
     return {
       dir: path.join(this.dir, name),
       segmentBytes: () => Math.floor((this.limits().captureMaxMB * MIB) / 4),
-      rolledOver: () => this.soon(),
+      rolledOver: () => this.soon(name),
       failed: (message) => this.alert(`${name}: ${message}`),
     };
   }
 
-  /** Runs a pass now and then every hour. */
+  /** Runs a pass once the hub is up (not in its start-up) and then every hour. */
   start(): void {
-    this.pass();
+    setImmediate(() => this.pass());
     this.timer = setInterval(() => this.pass(), PASS_INTERVAL_MS);
     this.timer.unref();
   }
@@ -63,27 +64,27 @@ export class CaptureRetention {
     clearInterval(this.timer);
   }
 
-  /** A pass on the next turn (several roll-overs at once make one pass). */
-  private soon(): void {
-    if (this.pending) return;
-    this.pending = true;
-    setImmediate(() => {
-      this.pending = false;
-      this.pass();
-    });
+  /** Bytes of captures on disk, as of the last passes; undefined before the first. */
+  get keptBytes(): number | undefined {
+    return this.kept.size ? [...this.kept.values()].reduce((a, b) => a + b, 0) : undefined;
   }
 
-  /** Removes what the limits no longer allow, in every CI's captures. */
-  pass(now = Date.now()): void {
+  /** A pass over CI `name` on the next turn (several roll-overs at once make one pass; other CIs are not read). */
+  private soon(name: string): void {
+    if (this.due.size === 0) {
+      setImmediate(() => {
+        const names = [...this.due];
+        this.due.clear();
+        this.pass(names);
+      });
+    }
+    this.due.add(name);
+  }
+
+  /** Removes what the limits no longer allow, in the captures of `names` (default: every CI). */
+  pass(names = this.allNames(), now = Date.now()): void {
     const { captureMaxMB, captureMaxAgeDays } = this.limits();
     const live = new Set(this.live());
-    let kept = 0;
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch {
-      return; // no captures yet
-    }
     for (const name of names) {
       const sessions = listSessions(path.join(this.dir, name));
       let total = sessions.reduce((n, s) => n + s.bytes, 0);
@@ -104,8 +105,15 @@ export class CaptureRetention {
       if (removed.count) {
         this.log.info(`retention: removed ${removed.count} capture session(s) of ${name} (${(removed.bytes / MIB).toFixed(1)} MiB); keeping ${(total / MIB).toFixed(1)} MiB (retention.captureMaxMB ${captureMaxMB}, captureMaxAgeDays ${captureMaxAgeDays})`);
       }
-      kept += total;
+      this.kept.set(name, total);
     }
-    this.keptBytes = kept;
+  }
+
+  private allNames(): string[] {
+    try {
+      return fs.readdirSync(this.dir);
+    } catch {
+      return []; // no captures yet
+    }
   }
 }

@@ -15,12 +15,33 @@ import { damageReport, readJsonl } from './jsonl';
 import { errorMessage } from './errors';
 import type { ProcessCi } from './ci';
 import type { ModelCi } from './model/modelCi';
-import { sanitize, INJECT_ENTER_DELAY_MS } from './bus/inject';
+import { typeMessage } from './bus/inject';
 
 /** A process CI's reply is final once it has printed nothing for this long. */
 export const REPLY_QUIET_MS = 2500;
-/** Streaming updates of a reply go out at most this often (the first at once): 20 a second reads as live. */
+/**
+ * Streaming updates of a reply (a process CI's screen, a model's tokens) go out at most this often, the
+ * first at once: 20 a second reads as live, and each goes to every window, which renders it whole.
+ */
 const REPLY_UPDATE_MS = 50;
+
+/** `fn` at once, then at most once per `ms` however often this is called (the last call is never lost). */
+function throttled(fn: () => void, ms: number): { (): void; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let last = 0;
+  const run = () => {
+    timer = undefined;
+    last = Date.now();
+    fn();
+  };
+  const call = () => {
+    if (timer) return;
+    const wait = last + ms - Date.now();
+    if (wait <= 0) run();
+    else timer = setTimeout(run, wait);
+  };
+  return Object.assign(call, { cancel: () => clearTimeout(timer) });
+}
 /** Entries a project's history keeps in memory and answers with. */
 const HISTORY_LIMIT = 2000;
 /** Lines of a process CI's screen a reply shows at most. */
@@ -32,11 +53,6 @@ function chatFile(dir: string, project: string): string {
   return path.join(dir, `${slug}-${createHash('sha256').update(project).digest('hex').slice(0, 8)}.jsonl`);
 }
 
-/** The keystrokes that type `text` as a person would: one bracketed paste if the program asked for it. */
-export function typedText(text: string, bracketedPaste: boolean): string {
-  return bracketedPaste ? `\x1b[200~${sanitize(text, true)}\x1b[201~` : sanitize(text, false);
-}
-
 interface Reply {
   entry: ChatEntry;
   project: string;
@@ -46,6 +62,8 @@ interface Reply {
 export class Chats {
   private readonly histories = new Map<string, ChatEntry[]>();
   private saveFailed = false;
+  /** Each project's chat file (named once: the name hashes the path). */
+  private readonly files = new Map<string, string>();
   private readonly replies = new Map<string, Reply>();
   /** Chat messages sent as bus messages (to external and model CIs): message id → project. */
   private readonly awaiting = new Map<string, string>();
@@ -62,11 +80,17 @@ export class Chats {
     return this.load(project).slice(-limit);
   }
 
+  private file(project: string): string {
+    let file = this.files.get(project);
+    if (!file) this.files.set(project, (file = chatFile(this.dir, project)));
+    return file;
+  }
+
   private load(project: string): ChatEntry[] {
     let entries = this.histories.get(project);
     if (entries) return entries;
     const byId = new Map<string, ChatEntry>();
-    const file = chatFile(this.dir, project);
+    const file = this.file(project);
     const { values, damaged, cutBytes } = readJsonl(file);
     let bad = damaged;
     for (const value of values) {
@@ -99,7 +123,7 @@ export class Chats {
   /** Appends an entry to the project's file; a failure (a full disk) is reported once until one succeeds. */
   private save(project: string, entry: ChatEntry): void {
     try {
-      fs.appendFileSync(chatFile(this.dir, project), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+      fs.appendFileSync(this.file(project), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
       this.saveFailed = false;
     } catch (error) {
       if (!this.saveFailed) this.warn(`could not save the chat of ${project} (${errorMessage(error)}); it is shown, but not kept across a hub restart until this works again`);
@@ -126,8 +150,7 @@ export class Chats {
     this.replies.get(ci.name)?.stop();
     const marker = await ci.terminal.mark();
     ci.terminal.stats.lastTypedAt = Date.now();
-    ci.type(typedText(text, ci.terminal.stats.bracketedPaste));
-    setTimeout(() => ci.type('\r'), INJECT_ENTER_DELAY_MS).unref();
+    typeMessage(ci, text, ci.terminal.stats.bracketedPaste);
     this.watchReply(project, ci, marker);
     return user;
   }
@@ -136,7 +159,6 @@ export class Chats {
   private watchReply(project: string, ci: ProcessCi, marker: number | undefined): void {
     const entry: ChatEntry = { id: randomUUID(), t: Date.now(), role: 'ci', ci: ci.name, from: ci.name, text: '', format: 'terminal', streaming: true };
     let started = false;
-    let updateTimer: NodeJS.Timeout | undefined;
     let quietTimer: NodeJS.Timeout | undefined;
     let done = false;
     const render = async (final: boolean) => {
@@ -149,20 +171,15 @@ export class Chats {
       if (done) return;
       done = true;
       unsubscribe();
-      clearTimeout(updateTimer);
+      update.cancel();
       clearTimeout(quietTimer);
       if (this.replies.get(ci.name)?.entry === entry) this.replies.delete(ci.name);
       if (started) void render(true);
     };
-    let renderedAt = 0;
+    const update = throttled(() => void render(false), REPLY_UPDATE_MS);
     const unsubscribe = ci.terminal.onOutput(() => {
       started = true;
-      // Leading edge: the first output shows at once, later ones at most every REPLY_UPDATE_MS.
-      updateTimer ??= setTimeout(() => {
-        updateTimer = undefined;
-        renderedAt = Date.now();
-        if (!done) void render(false);
-      }, Math.max(0, renderedAt + REPLY_UPDATE_MS - Date.now()));
+      update();
       clearTimeout(quietTimer);
       quietTimer = setTimeout(finish, REPLY_QUIET_MS);
     });
@@ -171,28 +188,21 @@ export class Chats {
   }
 
   /**
-   * Asks a model CI for a person: the answer streams into the chat token by token (coalesced per turn of
-   * the event loop), and ends marked partial if it was stopped or cut off.
+   * Asks a model CI for a person: the answer streams into the chat as it comes (see REPLY_UPDATE_MS), and
+   * ends marked partial if it was stopped or cut off.
    */
   async sendToModel(project: string, ci: ModelCi, text: string, from: string): Promise<ChatEntry> {
     const user = this.add(project, { role: 'user', from, to: ci.name, ci: ci.name, text, format: 'markdown' });
     const id = randomUUID();
-    let pending = false;
-    let finished = false;
     let latest = '';
+    const update = throttled(() => this.modelReply(project, ci.name, id, latest, 'streaming'), REPLY_UPDATE_MS);
     void ci
       .ask(text, from, (_token, sofar) => {
         latest = sofar;
-        if (pending) return;
-        pending = true;
-        setImmediate(() => {
-          pending = false;
-          // The final state may already be out: a late streaming update must not undo it.
-          if (!finished) this.modelReply(project, ci.name, id, latest, 'streaming');
-        });
+        update();
       })
       .then((answer) => {
-        finished = true;
+        update.cancel(); // a late streaming update must not undo the final state
         if (answer.text) this.modelReply(project, ci.name, id, answer.partial ? `${answer.text}\n\n*(cut off: ${answer.error ?? 'stopped'})*` : answer.text, answer.partial ? 'partial' : 'done');
         if (answer.error && !answer.text) this.add(project, { role: 'error', ci: ci.name, text: answer.error, format: 'markdown' });
       });

@@ -134,13 +134,9 @@ export class ProcessCi implements BusCi {
       createdAt: r.createdAt,
       startedAt: r.startedAt,
       endedAt: r.endedAt,
-      lastOutputAt: this.terminal.stats.lastOutputAt,
       restarts: r.restarts,
       session: r.session,
-      bytesCaptured: this.terminal.stats.bytesCaptured,
-      cols: this.terminal.cols,
-      rows: this.terminal.rows,
-      attached: this.terminal.attachedCount,
+      ...this.terminal.infoFields(),
     };
   }
 

@@ -9,7 +9,7 @@ import { Registry, type ModelRecord, type ProcessRecord } from './registry';
 import { errorMessage, hubError, notFound } from './errors';
 import { isSameProcess, signalTree } from './procstat';
 import { splitSecrets } from './env';
-import { repairCast, listSessions } from './capture';
+import { repairCast, lastSession } from './capture';
 import * as path from 'node:path';
 
 /** A CI of either kind: process (a command in a PTY) or model (a provider). */
@@ -103,8 +103,7 @@ export class Cis {
 
   /** A crash can cut a capture's last line: make it readable again. */
   private repairLastCapture(name: string, problems: string[]): void {
-    const sessions = listSessions(path.join(this.host.paths.stateDir, 'captures', name));
-    const last = sessions[sessions.length - 1];
+    const last = lastSession(path.join(this.host.paths.stateDir, 'captures', name));
     if (!last) return;
     const dropped = repairCast(last.path);
     if (dropped) problems.push(`${name}: capture ${last.id} ended mid-write; dropped ${dropped} bytes of a partial line`);

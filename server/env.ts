@@ -34,6 +34,13 @@ export function processEnv(env: NodeJS.ProcessEnv = process.env): Record<string,
   return out;
 }
 
+/**
+ * What belongs to VS Code's own processes (the hub itself runs with ELECTRON_RUN_AS_NODE when VS Code
+ * starts it): never passed to a CI, or an agent that runs `code` or any Electron app would start as
+ * plain Node. Git's askpass variables (`VSCODE_GIT_*`) stay, so git in an agent can still ask.
+ */
+const VSCODE_INTERNAL = /^(ELECTRON_RUN_AS_NODE|ELECTRON_NO_ATTACH_CONSOLE|VSCODE_(?!GIT_)\w+|APPLICATION_INSIGHTS_\w+)$/;
+
 /** The environment of a CI process: its base plus the hub's variables and `cihub` on `PATH`. */
 export function ciEnvironment(
   base: Readonly<Record<string, string>>,
@@ -41,7 +48,8 @@ export function ciEnvironment(
   socket: string,
   launcherDir: string,
 ): Record<string, string> {
-  const env: Record<string, string> = { ...base };
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(base)) if (!VSCODE_INTERNAL.test(key)) env[key] = value;
   env.CIHUB_CI = name;
   env.CIHUB_SOCKET = socket;
   const pathList = (env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(path.delimiter).filter((p) => p && p !== launcherDir);

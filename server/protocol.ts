@@ -43,7 +43,9 @@ export type HubErrorCode = (typeof HubErrorCode)[keyof typeof HubErrorCode];
 // Names and shared shapes
 
 /** A CI name: lowercase letters, digits, `.`, `_`, `-`; starts with a letter or digit; at most 63. */
-export const CI_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** A CI name, unanchored (to build patterns that contain one). */
+export const CI_NAME_SOURCE = '[a-z0-9][a-z0-9._-]{0,62}';
+export const CI_NAME_PATTERN = new RegExp(`^${CI_NAME_SOURCE}$`);
 
 export const CiName = z.string().superRefine((value, ctx) => {
   if (!CI_NAME_PATTERN.test(value)) {
@@ -79,6 +81,24 @@ export type RestartPolicy = z.infer<typeof RestartPolicy>;
 /** How bus messages reach a process CI: pulled (`inbox`), typed into its PTY (`inject`), or approved first (`hold`). */
 export const DeliveryPolicy = z.enum(['inbox', 'inject', 'hold']);
 export type DeliveryPolicy = z.infer<typeof DeliveryPolicy>;
+
+/** The providers a model CI can use. */
+export const ProviderKind = z.enum(['ollama', 'openai', 'anthropic']);
+export type ProviderKind = z.infer<typeof ProviderKind>;
+
+/** Where each provider is when no base URL is given. */
+export const DEFAULT_BASE_URL: Record<ProviderKind, string> = {
+  ollama: 'http://127.0.0.1:11434',
+  openai: 'https://api.openai.com/v1',
+  anthropic: 'https://api.anthropic.com',
+};
+
+/** The environment variable each provider's key is read from (by the CLI, and named in errors). */
+export const KEY_ENV: Record<ProviderKind, string | undefined> = {
+  ollama: undefined,
+  openai: 'OPENAI_API_KEY',
+  anthropic: 'ANTHROPIC_API_KEY',
+};
 
 const TerminalSize = {
   cols: z.number().int().min(2).max(1000),
@@ -137,7 +157,7 @@ export const CiInfo = z.object({
   /** Model CIs: the provider and its health. */
   model: z
     .object({
-      provider: z.enum(['ollama', 'openai', 'anthropic']),
+      provider: ProviderKind,
       model: z.string(),
       baseUrl: z.string(),
       /** Time to the first token of the last answer, ms. */
@@ -235,10 +255,6 @@ export const StopHub = request('cihub/stopHub', Empty, z.null());
 
 /** Every CI the hub knows. */
 export const List = request('cihub/list', Empty, z.object({ cis: z.array(CiInfo) }));
-
-/** The providers a model CI can use. */
-export const ProviderKind = z.enum(['ollama', 'openai', 'anthropic']);
-export type ProviderKind = z.infer<typeof ProviderKind>;
 
 /** How a model CI asks its provider (persisted; never the API key). */
 export const ModelSettings = z.object({
@@ -586,21 +602,32 @@ export const Retention = z.object({
 });
 export type Retention = z.infer<typeof Retention>;
 
+/** What each hub setting may be; {@link HubConfig} adds the defaults, {@link SetConfig} makes each optional. */
+const ConfigLimits = {
+  portsEnabled: z.boolean(),
+  portsBase: z.number().int().min(1024).max(65000),
+  contextPrefix: z.enum(['cross-project', 'always', 'never']),
+  injectQuietMs: z.number().int().min(0).max(60_000),
+  injectHumanIdleMs: z.number().int().min(0).max(600_000),
+  defaultCiGraceMs: z.number().int().min(0).max(86_400_000),
+  diskLowMB: z.number().int().min(0).max(1_048_576),
+};
+
 export const HubConfig = z.object({
   /** Tekton-compatible ports: each project CI also listens on 127.0.0.1:<base + index>. Off by default. */
-  ports: z.object({ enabled: z.boolean().default(false), base: z.number().int().min(1024).max(65000).default(42100) }).default({ enabled: false, base: 42100 }),
+  ports: z.object({ enabled: ConfigLimits.portsEnabled.default(false), base: ConfigLimits.portsBase.default(42100) }).prefault({}),
   /** When delivered messages carry `[Project: <name>]`: when the sender is from another project (default), always, never. */
-  contextPrefix: z.enum(['cross-project', 'always', 'never']).default('cross-project'),
+  contextPrefix: ConfigLimits.contextPrefix.default('cross-project'),
   /** Inject only after the CI printed nothing for this long (ms). */
-  injectQuietMs: z.number().int().min(0).max(60_000).default(1500),
+  injectQuietMs: ConfigLimits.injectQuietMs.default(1500),
   /** …and no human typed into an attached terminal for this long (ms). */
-  injectHumanIdleMs: z.number().int().min(0).max(600_000).default(5000),
+  injectHumanIdleMs: ConfigLimits.injectHumanIdleMs.default(5000),
   /** A project's default CI is removed this long (ms) after its folder left the last window (a reload reconnects well within it). */
-  defaultCiGraceMs: z.number().int().min(0).max(86_400_000).default(60_000),
+  defaultCiGraceMs: ConfigLimits.defaultCiGraceMs.default(60_000),
   /** How much of the captures and mailboxes is kept. */
   retention: Retention.default(RETENTION_DEFAULTS),
   /** The hub warns (log, every window) when the state dir's disk has less free space than this (MiB). */
-  diskLowMB: z.number().int().min(0).max(1_048_576).default(512),
+  diskLowMB: ConfigLimits.diskLowMB.default(512),
 });
 export type HubConfig = z.infer<typeof HubConfig>;
 
@@ -611,11 +638,11 @@ export const GetConfig = request('hub/getConfig', Empty, HubConfig);
 export const SetConfig = request(
   'hub/setConfig',
   z.object({
-    ports: z.object({ enabled: z.boolean().optional(), base: z.number().int().min(1024).max(65000).optional() }).optional(),
-    contextPrefix: z.enum(['cross-project', 'always', 'never']).optional(),
-    injectQuietMs: z.number().int().min(0).max(60_000).optional(),
-    injectHumanIdleMs: z.number().int().min(0).max(600_000).optional(),
-    defaultCiGraceMs: z.number().int().min(0).max(86_400_000).optional(),
+    ports: z.object({ enabled: ConfigLimits.portsEnabled.optional(), base: ConfigLimits.portsBase.optional() }).optional(),
+    contextPrefix: ConfigLimits.contextPrefix.optional(),
+    injectQuietMs: ConfigLimits.injectQuietMs.optional(),
+    injectHumanIdleMs: ConfigLimits.injectHumanIdleMs.optional(),
+    defaultCiGraceMs: ConfigLimits.defaultCiGraceMs.optional(),
     retention: z
       .object({
         captureMaxMB: RetentionLimits.captureMaxMB.optional(),
@@ -624,7 +651,7 @@ export const SetConfig = request(
         queueMaxAgeDays: RetentionLimits.queueMaxAgeDays.optional(),
       })
       .optional(),
-    diskLowMB: z.number().int().min(0).max(1_048_576).optional(),
+    diskLowMB: ConfigLimits.diskLowMB.optional(),
   }),
   HubConfig,
 );

@@ -101,8 +101,9 @@ export class CiTerminal {
     this.stats = { bytesCaptured, bracketedPaste: false };
   }
 
-  get attachedCount(): number {
-    return this.attachments.size;
+  /** What every kind of CI reports of its terminal in {@link CiInfo}. */
+  infoFields(): Pick<CiInfo, 'lastOutputAt' | 'bytesCaptured' | 'cols' | 'rows' | 'attached'> {
+    return { lastOutputAt: this.stats.lastOutputAt, bytesCaptured: this.stats.bytesCaptured, cols: this.cols, rows: this.rows, attached: this.attachments.size };
   }
 
   get sessionPath(): string | undefined {

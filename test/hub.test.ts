@@ -11,6 +11,7 @@ import {
   FIXTURES,
   ROOT,
   alive,
+  ciInfo,
   cihub,
   connect,
   hubPid,
@@ -20,30 +21,13 @@ import {
   sessionsOf,
   startHub,
   waitFor,
+  withHub,
   zombieChildren,
   castOutput,
-  type Home,
 } from './helpers';
 import { List, Receive, Send, Spawn, Status, Watch, type CiInfo } from '../server/protocol';
 import { connectSocket, HubClient } from '../client/hubClient';
 
-async function withHub(fn: (home: Home, client: HubClient) => Promise<void>): Promise<void> {
-  const home = makeHome();
-  const client = await startHub(home);
-  try {
-    await fn(home, client);
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
-}
-
-async function ci(client: HubClient, name: string): Promise<CiInfo> {
-  const { cis } = await client.call(List, {});
-  const found = cis.find((c) => c.name === name);
-  if (!found) throw new Error(`no CI ${name}`);
-  return found;
-}
 
 const mode = (p: string) => fs.statSync(p).mode & 0o777;
 
@@ -108,7 +92,7 @@ test('spawn, list, status, kill, restart, rm through the CLI', async () => {
   await withHub(async (home, client) => {
     const out = await ok(['spawn', 'reviewer', '--cwd', FIXTURES, '--', 'sh', '-c', 'echo hi from $CIHUB_CI; sleep 60'], home.env);
     assert.match(out, /^spawned reviewer \(pid \d+\)/);
-    await waitFor(async () => ((await ci(client, 'reviewer')).bytesCaptured ?? 0) > 0, 15_000, 'output');
+    await waitFor(async () => ((await ciInfo(client, 'reviewer')).bytesCaptured ?? 0) > 0, 15_000, 'output');
 
     const list = await ok(['list'], home.env);
     assert.match(list, /^NAME\s+KIND\s+STATE\s+PID\s+PROJECT\s+UPTIME\s+CAPTURED/);
@@ -130,13 +114,13 @@ test('spawn, list, status, kill, restart, rm through the CLI', async () => {
     assert.match(human, /hub: pid \d+, version [\d.]+, up \d+s/);
     assert.match(human, /reviewer\s+running\s+\d+\s+.*s\s+[\d.]+ [KM]iB \(\d+p\)/);
 
-    const pid = (await ci(client, 'reviewer')).pid;
+    const pid = (await ciInfo(client, 'reviewer')).pid;
     assert.match(await ok(['kill', 'reviewer'], home.env), /^stopped reviewer/);
-    assert.equal((await ci(client, 'reviewer')).state, 'stopped');
+    assert.equal((await ciInfo(client, 'reviewer')).state, 'stopped');
     assert.ok(pid && !alive(pid));
 
     assert.match(await ok(['restart', 'reviewer'], home.env), /^restarted reviewer \(pid \d+\)/);
-    assert.equal((await ci(client, 'reviewer')).state, 'running');
+    assert.equal((await ciInfo(client, 'reviewer')).state, 'running');
     await waitFor(() => sessionsOf(home, 'reviewer').length === 2, 15_000, 'a second capture session');
 
     assert.match(await ok(['rm', 'reviewer'], home.env), /^removed reviewer/);
@@ -149,7 +133,7 @@ test('a missing command or cwd leaves the CI failed with a readable reason, prin
     const missing = await cihub(['spawn', 'nocmd', '--', 'no-such-agent-xyz'], { env: home.env });
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr, "cihub: nocmd failed: command not found: no-such-agent-xyz (not on the CI's PATH; give a full path or fix PATH)\n");
-    const info = await ci(client, 'nocmd');
+    const info = await ciInfo(client, 'nocmd');
     assert.equal(info.state, 'failed');
 
     const nocwd = await cihub(['spawn', 'nocwd', '--cwd', '/no/such/dir', '--', 'sh'], { env: home.env });
@@ -246,15 +230,16 @@ test('watching clients that vanish while events flow leave the hub responsive an
   });
 });
 
-test('a CI gets CIHUB_CI, CIHUB_SOCKET and a working `cihub` on PATH', async () => {
+test('a CI gets CIHUB_CI, CIHUB_SOCKET and a working `cihub` on PATH, and none of VS Code\'s own variables', async () => {
+  const vscodeEnv = { ELECTRON_RUN_AS_NODE: '1', VSCODE_PID: '123', VSCODE_GIT_ASKPASS_NODE: '/x' };
   await withHub(async (home, client) => {
-    await ok(['spawn', 'inner', '--', 'sh', '-c', 'echo "ci=$CIHUB_CI sock=$CIHUB_SOCKET"; cihub list; sleep 30'], home.env);
+    await ok(['spawn', 'inner', '--', 'sh', '-c', 'echo "ci=$CIHUB_CI sock=$CIHUB_SOCKET electron=[$ELECTRON_RUN_AS_NODE] pid=[$VSCODE_PID] git=[$VSCODE_GIT_ASKPASS_NODE]"; cihub list; sleep 30'], { ...home.env, ...vscodeEnv });
     const session = await waitFor(() => sessionsOf(home, 'inner')[0], 15_000, 'session');
     const text = await waitFor(() => {
       const t = castOutput(session);
       return t.includes('CAPTURED') ? t : undefined;
     }, 10_000, '`cihub list` run inside the CI');
-    assert.match(text, new RegExp(`ci=inner sock=${home.paths.socket}`));
+    assert.match(text, new RegExp(`ci=inner sock=${home.paths.socket} electron=\\[\\] pid=\\[\\] git=\\[/x\\]`));
     assert.match(text, /inner\s+process\s+running/);
     void client;
   });
@@ -268,9 +253,9 @@ test('cihub stop: SIGHUP, SIGTERM, then SIGKILL; no process, socket or zombie le
     await ok(['spawn', 'forker', '--', path.join(FIXTURES, 'forker.sh')], home.env);
     await ok(['spawn', 'plain', '--', 'sleep', '300'], home.env);
     await ok(['spawn', 'brief', '--', 'true'], home.env);
-    await waitFor(async () => (await ci(client, 'brief')).state === 'exited', 15_000, 'brief to exit');
-    const stubborn = await waitFor(async () => (await ci(client, 'stubborn')).pid, 15_000, 'pid');
-    const forker = await waitFor(async () => (await ci(client, 'forker')).pid, 15_000, 'pid');
+    await waitFor(async () => (await ciInfo(client, 'brief')).state === 'exited', 15_000, 'brief to exit');
+    const stubborn = await waitFor(async () => (await ciInfo(client, 'stubborn')).pid, 15_000, 'pid');
+    const forker = await waitFor(async () => (await ciInfo(client, 'forker')).pid, 15_000, 'pid');
     await waitFor(() => sessionMembers(forker).length >= 3, 15_000, 'forker children');
     const hub = hubPid(home.paths.lock);
     assert.ok(hub);
@@ -300,8 +285,8 @@ test('restart policies: on-failure restarts with growing backoff, never does not
   await withHub(async (home, client) => {
     const counter = path.join(home.dir, 'runs');
     await ok(['spawn', 'flaky', '--restart', 'on-failure', '--', path.join(FIXTURES, 'crasher.sh'), counter], home.env);
-    await waitFor(async () => ((await ci(client, 'flaky')).restarts ?? 0) >= 2, 10_000, 'two restarts');
-    const info = await ci(client, 'flaky');
+    await waitFor(async () => ((await ciInfo(client, 'flaky')).restarts ?? 0) >= 2, 10_000, 'two restarts');
+    const info = await ciInfo(client, 'flaky');
     assert.ok(['backoff', 'running', 'starting'].includes(info.state), info.state);
     assert.equal(info.exitCode ?? 3, 3);
     // Each run is its own capture session.
@@ -312,7 +297,7 @@ test('restart policies: on-failure restarts with growing backoff, never does not
 
     await ok(['spawn', 'once', '--', 'sh', '-c', 'exit 4'], home.env);
     const once = await waitFor(async () => {
-      const c = await ci(client, 'once');
+      const c = await ciInfo(client, 'once');
       return c.state === 'exited' ? c : undefined;
     }, 15_000, 'exit');
     assert.equal(once.exitCode, 4);
@@ -332,8 +317,8 @@ test('kill -9 of the hub: the next hub restores the registry, stops survivors an
     await ok(['spawn', 'done', '--', 'true'], home.env);
     await ok(['spawn', 'parked', '--', 'sleep', '300'], home.env);
     await ok(['kill', 'parked'], home.env);
-    const oldSurvivor = await waitFor(async () => (await ci(client, 'survivor')).pid, 15_000, 'pid');
-    await waitFor(async () => (await ci(client, 'done')).state === 'exited', 15_000, 'done to exit');
+    const oldSurvivor = await waitFor(async () => (await ciInfo(client, 'survivor')).pid, 15_000, 'pid');
+    await waitFor(async () => (await ciInfo(client, 'done')).state === 'exited', 15_000, 'done to exit');
     await waitFor(() => castOutput(sessionsOf(home, 'survivor')[0] ?? '/dev/null').includes('ready'), 15_000, 'output');
     const hub = hubPid(home.paths.lock);
     assert.ok(hub);
@@ -349,14 +334,14 @@ test('kill -9 of the hub: the next hub restores the registry, stops survivors an
     assert.match(r.stderr, /the hub stopped unexpectedly; starting it again/);
     client = await connect(home);
     const survivor = await waitFor(async () => {
-      const c = await ci(client, 'survivor');
+      const c = await ciInfo(client, 'survivor');
       return c.state === 'running' && c.pid !== oldSurvivor ? c : undefined;
     }, 10_000, 'survivor restarted');
     assert.ok(survivor.pid);
     await waitFor(() => !alive(oldSurvivor), 15_000, 'the old process to be stopped');
-    await waitFor(async () => (await ci(client, 'shell')).state === 'running', 15_000, 'shell running');
-    assert.equal((await ci(client, 'done')).state, 'exited');
-    assert.equal((await ci(client, 'parked')).state, 'stopped');
+    await waitFor(async () => (await ciInfo(client, 'shell')).state === 'running', 15_000, 'shell running');
+    assert.equal((await ciInfo(client, 'done')).state, 'exited');
+    assert.equal((await ciInfo(client, 'parked')).state, 'stopped');
     assert.equal(sessionsOf(home, 'survivor').length, 2);
     assert.equal(sessionsOf(home, 'shell').length, 2);
     const log = fs.readFileSync(path.join(home.paths.stateDir, 'hub.log'), 'utf8');

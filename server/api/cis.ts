@@ -8,8 +8,8 @@ import { exportCapture } from '../export';
 import type { HubContext } from './context';
 
 /** Default terminal size for a CI nobody has attached to yet. */
-const DEFAULT_COLS = 120;
-const DEFAULT_ROWS = 32;
+export const DEFAULT_COLS = 120;
+export const DEFAULT_ROWS = 32;
 
 export function registerCiRequests(client: Client, hub: HubContext): void {
   const { log, cis } = hub;
@@ -29,7 +29,6 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
       const { kind: _kind, apiKey, defaultCi: _default, ...spec } = p;
       hub.keys.setForCi(p.name, apiKey);
       const model = cis.createModel({ ...spec, defaultFor });
-      model.refreshProvider();
       model.start();
       return hub.info(model);
     }

@@ -9,6 +9,7 @@ import {
   EnsureDefaultCi,
   ListProjects,
   Logs,
+  ModelSettings,
   RegisterProjects,
 } from '../protocol';
 import type { Client } from '../rpc';
@@ -16,6 +17,7 @@ import { hubError, notFound } from '../errors';
 import { processEnv } from '../env';
 import { projectName } from '../bus/bus';
 import type { HubContext } from './context';
+import { DEFAULT_COLS, DEFAULT_ROWS } from './cis';
 
 export function registerProjectRequests(client: Client, hub: HubContext): void {
   const { log, cis, bus, projects, chats } = hub;
@@ -40,7 +42,7 @@ export function registerProjectRequests(client: Client, hub: HubContext): void {
       return hub.info(existing);
     }
     if (model) {
-      const ci = cis.createModel({ name, project, defaultFor: project, kept: keep, contextTokens: 8192, timeoutMs: 120_000, ...model });
+      const ci = cis.createModel({ name, project, defaultFor: project, kept: keep, ...ModelSettings.parse(model) });
       ci.start();
       return hub.info(ci);
     }
@@ -53,8 +55,8 @@ export function registerProjectRequests(client: Client, hub: HubContext): void {
       project,
       restart: 'never',
       policy: policy ?? 'inbox',
-      cols: 120,
-      rows: 32,
+      cols: DEFAULT_COLS,
+      rows: DEFAULT_ROWS,
       host: 'hub',
       defaultFor: project,
       kept: keep,

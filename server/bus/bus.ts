@@ -33,7 +33,7 @@ import { errnoCode, errorMessage } from '../errors';
 import { MailboxQueue } from './queue';
 import { Timeline, projectKey } from './timeline';
 import { LineSplitter } from './lines';
-import { INJECT_ENTER_DELAY_MS, injectionText } from './inject';
+import { typeMessage } from './inject';
 
 /** How long an external CI has to answer a delivered message before the bus moves on. */
 export const EXTERNAL_REPLY_TIMEOUT_MS = 30_000;
@@ -138,7 +138,8 @@ export class Bus {
   /** Port clients waiting for a CI's reply: message id → callback. */
   private readonly replyWaiters = new Map<string, (message: Message) => void>();
   private readonly dirty = new Set<MailboxQueue>();
-  private readonly afterCommit: (() => void)[] = [];
+  /** What to do once the queues are written; told which queues could not be. */
+  private readonly afterCommit: ((failed: ReadonlySet<MailboxQueue>) => void)[] = [];
   private readonly timeline: Timeline;
   private readonly queueDir: string;
   private readonly forwardsFile: string;
@@ -229,8 +230,10 @@ export class Bus {
     fs.rmSync(path.join(this.busDir, `${name}.sock`), { force: true });
     const q = this.queues.get(name);
     this.queues.delete(name);
-    this.dirty.delete(q ?? this.queue(name));
-    q?.close(true);
+    if (q) {
+      this.dirty.delete(q);
+      q.close(true);
+    }
     clearTimeout(this.injectTimers.get(name));
     this.injectTimers.delete(name);
   }
@@ -370,15 +373,17 @@ export class Bus {
   /** Writes what {@link route} queued, then tells watchers and starts deliveries. */
   commit(): void {
     const failures: string[] = [];
+    const failed = new Set<MailboxQueue>();
     for (const q of this.dirty) {
       try {
         q.flush();
       } catch (error) {
         failures.push(`${q.name}: ${errorMessage(error)}`);
+        failed.add(q);
       }
     }
     this.dirty.clear();
-    for (const action of this.afterCommit.splice(0)) action();
+    for (const action of this.afterCommit.splice(0)) action(failed);
     if (failures.length) {
       this.log.error(`bus: writing queues failed: ${failures.join('; ')}`);
       throw new BusError('internal', `could not write the queue (${failures.join('; ')}); the message was not accepted: free some disk space and send it again`);
@@ -424,9 +429,13 @@ export class Bus {
     q.add(message, held);
     this.dirty.add(q);
     const project = ci?.project ?? this.cis.get(recipient)?.project;
-    if (mailbox !== recipient) this.record(project, 'forwarded', mailbox, message, `for ${recipient}`);
-    this.record(project, held ? 'held' : 'queued', mailbox, message);
-    this.afterCommit.push(() => this.schedule(mailbox));
+    // Recorded (timeline, windows, chat) only once written: a message that could not be is not queued.
+    this.afterCommit.push((failed) => {
+      if (failed.has(q)) return;
+      if (mailbox !== recipient) this.record(project, 'forwarded', mailbox, message, `for ${recipient}`);
+      this.record(project, held ? 'held' : 'queued', mailbox, message);
+      this.schedule(mailbox);
+    });
   }
 
   private record(project: string | undefined, outcome: Parameters<Timeline['append']>[1], mailbox: string, message: Message, detail?: string): void {
@@ -489,8 +498,7 @@ export class Bus {
       return;
     }
     const message = this.contextual(entry.message, ci.name);
-    ci.type(injectionText(message.from, message.content, state.bracketedPaste));
-    setTimeout(() => ci.type('\r'), INJECT_ENTER_DELAY_MS).unref();
+    typeMessage(ci, message.content, state.bracketedPaste, message.from);
     this.lastInjectAt.set(ci.name, Date.now());
     q.finish(entry.message.id, 'delivered');
     q.flush();
@@ -674,7 +682,7 @@ export class Bus {
   forward(name: string, to: string): void {
     if (name === to || this.destination(to) === name) throw new BusError('invalid_message', `forwarding ${name} to ${to} would make a loop`);
     this.forwards.set(name, to);
-    this.queue(to).flush(); // a mailbox for `to` exists from now on
+    this.queue(to); // a mailbox for `to` exists from now on
     this.saveForwards();
   }
 

@@ -20,11 +20,18 @@ export function sanitize(text: string, keepNewlines: boolean): string {
 }
 
 /**
- * The keystrokes that deliver `content` with its provenance: `[from <sender>]` on its own line inside a
- * bracketed paste, or as a prefix on the single typed line otherwise. Enter is sent separately.
+ * The keystrokes that deliver `content`: one bracketed paste if the program asked for it, else one line.
+ * With a `sender`, its provenance `[from <sender>]` comes first: on its own line inside the paste, or as a
+ * prefix of the line. Enter is not included (see {@link typeMessage}).
  */
-export function injectionText(sender: string, content: string, bracketedPaste: boolean): string {
-  const provenance = `[from ${sanitize(sender, false)}]`;
-  if (bracketedPaste) return `\x1b[200~${provenance}\n${sanitize(content, true)}\x1b[201~`;
-  return `${provenance} ${sanitize(content, false)}`;
+export function injectionText(content: string, bracketedPaste: boolean, sender?: string): string {
+  const provenance = sender === undefined ? '' : `[from ${sanitize(sender, false)}]`;
+  if (bracketedPaste) return `\x1b[200~${provenance && `${provenance}\n`}${sanitize(content, true)}\x1b[201~`;
+  return `${provenance && `${provenance} `}${sanitize(content, false)}`;
+}
+
+/** Types a message into a CI as {@link injectionText} says, then Enter a moment later, as its own key. */
+export function typeMessage(ci: { type(text: string): void }, content: string, bracketedPaste: boolean, sender?: string): void {
+  ci.type(injectionText(content, bracketedPaste, sender));
+  setTimeout(() => ci.type('\r'), INJECT_ENTER_DELAY_MS).unref();
 }

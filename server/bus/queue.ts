@@ -36,6 +36,8 @@ export interface Entry {
 
 export class MailboxQueue {
   private readonly entries = new Map<string, Entry>();
+  /** No entry expires before this (ms since epoch), so the once-a-second sweep skips the queue until then. */
+  private nextExpiry = -Infinity;
   private nextSeq = 1;
   private fd: number;
   /** Records not yet written; `added`: the message the record accepts (undone if the write fails). */
@@ -125,10 +127,6 @@ export class MailboxQueue {
     if (this.dead >= COMPACT_MIN_DEAD && this.dead > this.entries.size * COMPACT_DEAD_RATIO) this.compact();
   }
 
-  get dirty(): boolean {
-    return this.pending.length > 0;
-  }
-
   /** Rewrites the file with only the live messages. */
   private compact(): void {
     const tmp = `${this.file}.tmp`;
@@ -148,6 +146,7 @@ export class MailboxQueue {
   add(message: Message, held: boolean): void {
     if (this.entries.has(message.id)) return; // a resend with the same id: already queued once
     this.entries.set(message.id, { message, state: held ? 'held' : 'queued', approved: false, seq: this.nextSeq++ });
+    if (message.expires_at !== undefined) this.nextExpiry = Math.min(this.nextExpiry, message.expires_at);
     this.record(held ? { add: message, held: true } : { add: message }, message.id);
   }
 
@@ -235,7 +234,17 @@ export class MailboxQueue {
 
   /** Messages whose time is up. */
   expired(now: number): Entry[] {
-    return [...this.entries.values()].filter((e) => e.message.expires_at !== undefined && e.message.expires_at <= now && e.state !== 'leased');
+    if (now < this.nextExpiry) return [];
+    const out: Entry[] = [];
+    let next = Infinity;
+    for (const e of this.entries.values()) {
+      const at = e.message.expires_at;
+      if (at === undefined) continue;
+      if (at <= now && e.state !== 'leased') out.push(e);
+      else next = Math.min(next, at);
+    }
+    this.nextExpiry = next;
+    return out;
   }
 
   stats(): { depth: number; held: number; oldest?: number; delivered: number } {

@@ -5,7 +5,7 @@
  * which wins over the hub's own environment.
  */
 import type { Log } from '../log';
-import { KEY_ENV, type ProviderKind } from './provider';
+import { KEY_ENV, type ProviderKind } from '../protocol';
 
 export class KeyStore {
   private readonly byCi = new Map<string, string>();

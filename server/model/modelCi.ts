@@ -11,12 +11,11 @@ import type { ModelRecord } from '../registry';
 import type { CiHost } from '../ci';
 import { CiTerminal } from '../terminal';
 import type { BusCi, InjectState } from '../bus/bus';
-import { projectName } from '../bus/bus';
 import { Conversation } from './conversation';
 import { Repl } from './repl';
 import { runTurn } from './turn';
 import { makeProvider } from './providers';
-import { DEFAULT_BASE_URL, ProviderFailure, type Provider } from './provider';
+import { ProviderFailure, type Provider } from './provider';
 
 export interface Answer {
   text: string;
@@ -78,11 +77,6 @@ export class ModelCi implements BusCi {
     return makeProvider(this.record.provider, this.record.baseUrl, this.host.keys.keyFor(this.name, this.record.provider));
   }
 
-  /** The key given at spawn changed (a new spawn of the same name, or a restored CI getting one). */
-  refreshProvider(): void {
-    this.provider = this.makeProvider();
-  }
-
   get name(): string {
     return this.record.name;
   }
@@ -120,16 +114,12 @@ export class ModelCi implements BusCi {
       createdAt: r.createdAt,
       startedAt: r.startedAt,
       endedAt: r.endedAt,
-      lastOutputAt: this.terminal.stats.lastOutputAt,
       session: r.session,
-      bytesCaptured: this.terminal.stats.bytesCaptured,
-      cols: this.terminal.cols,
-      rows: this.terminal.rows,
-      attached: this.terminal.attachedCount,
+      ...this.terminal.infoFields(),
       model: {
         provider: r.provider,
         model: r.model,
-        baseUrl: (r.baseUrl ?? DEFAULT_BASE_URL[r.provider]).replace(/\/+$/, ''),
+        baseUrl: this.provider.baseUrl,
         lastLatencyMs: this.lastLatencyMs,
         lastError: this.lastError?.message,
         lastErrorAt: this.lastError?.at,
@@ -153,7 +143,7 @@ export class ModelCi implements BusCi {
     this.record.startedAt = Date.now();
     this.record.reason = undefined;
     this.record.session = this.terminal.beginSession({ title: this.name, command: `${this.record.provider}:${this.record.model}` });
-    this.terminal.outputText(`\x1b[2m${this.name}: ${this.record.provider} ${this.record.model} at ${this.info().model?.baseUrl} — type a message, Enter sends, Ctrl-C stops an answer\x1b[0m\r\n`);
+    this.terminal.outputText(`\x1b[2m${this.name}: ${this.record.provider} ${this.record.model} at ${this.provider.baseUrl} — type a message, Enter sends, Ctrl-C stops an answer\x1b[0m\r\n`);
     this.repl.prompt();
     this.host.log.info(`${this.name}: model CI ready (${this.record.provider} ${this.record.model})`);
     this.setState('running');
@@ -279,14 +269,5 @@ export class ModelCi implements BusCi {
     this.conversation.remove();
     this.unsubscribeKeys();
     this.host.keys.forget(this.name);
-  }
-
-  /** The models its provider reports (for a model picker and error messages). */
-  listModels(): Promise<string[]> {
-    return this.provider.listModels(AbortSignal.timeout(10_000));
-  }
-
-  get projectName(): string | undefined {
-    return projectName(this.record.project);
   }
 }

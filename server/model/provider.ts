@@ -4,8 +4,7 @@
  * network failures into errors that say what to do, and a bounded retry of rate limits that honours
  * `retry-after`.
  */
-
-export type ProviderKind = 'ollama' | 'openai' | 'anthropic';
+import { KEY_ENV, type ProviderKind } from '../protocol';
 
 export interface ChatTurn {
   role: 'user' | 'assistant';
@@ -29,20 +28,6 @@ export interface Provider {
   /** The models the provider reports. */
   listModels(signal: AbortSignal): Promise<string[]>;
 }
-
-/** Where each provider is when no base URL is given. */
-export const DEFAULT_BASE_URL: Record<ProviderKind, string> = {
-  ollama: 'http://127.0.0.1:11434',
-  openai: 'https://api.openai.com/v1',
-  anthropic: 'https://api.anthropic.com',
-};
-
-/** The environment variable each provider's key is read from (for the CLI). */
-export const KEY_ENV: Record<ProviderKind, string | undefined> = {
-  ollama: undefined,
-  openai: 'OPENAI_API_KEY',
-  anthropic: 'ANTHROPIC_API_KEY',
-};
 
 export const PROVIDER_NAMES: Record<ProviderKind, string> = { ollama: 'Ollama', openai: 'the OpenAI-compatible server', anthropic: 'Anthropic' };
 

@@ -2,7 +2,8 @@
 import { AnthropicProvider } from './anthropic';
 import { OllamaProvider } from './ollama';
 import { OpenAiProvider } from './openai';
-import { DEFAULT_BASE_URL, type Provider, type ProviderKind } from './provider';
+import { DEFAULT_BASE_URL, type ProviderKind } from '../protocol';
+import type { Provider } from './provider';
 
 export function makeProvider(kind: ProviderKind, baseUrl: string | undefined, apiKey: string | undefined): Provider {
   const url = (baseUrl ?? DEFAULT_BASE_URL[kind]).replace(/\/+$/, '');
