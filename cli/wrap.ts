@@ -72,11 +72,8 @@ export async function wrap(options: WrapOptions): Promise<number> {
       const rest = decoder.end();
       if (rest) toHub(rest);
       term.restore(false);
-      const done = client && registered ? client.notify(WrapExit, { name: options.name, ...result }) : Promise.resolve();
-      void done.then(() => {
-        client?.close();
-        finish(result.signal ? 128 + signalNumber(result.signal) : (result.exitCode ?? 0));
-      });
+      // A registration under way reports the exit when it is done.
+      if (!registering) void end(result);
     },
   );
 
@@ -90,10 +87,30 @@ export async function wrap(options: WrapOptions): Promise<number> {
     if (client && registered) void client.notify(WrapResize, { name: options.name, cols, rows });
   });
 
+  /** Tells the hub how the command ended (when registered), then lets `wrap` return. */
+  const end = async (result: PtyExit): Promise<void> => {
+    if (client && registered) {
+      // A hub that went away meanwhile restores the CI as cut off; nothing more to tell it.
+      await client.notify(WrapExit, { name: options.name, ...result }).catch(() => undefined);
+    }
+    client?.close();
+    finish(result.signal ? 128 + signalNumber(result.signal) : (result.exitCode ?? 0));
+  };
+  let registering = false;
   const register = async (): Promise<void> => {
+    if (exit) return;
+    registering = true;
+    try {
+      await tryRegister();
+    } finally {
+      registering = false;
+      if (exit) await end(exit);
+    }
+  };
+  const tryRegister = async (): Promise<void> => {
     const c = await options.connect().catch(() => undefined);
     if (!c) {
-      setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+      if (!exit) setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
       return;
     }
     c.on(WrapInput, ({ name, data }) => {
@@ -124,9 +141,6 @@ export async function wrap(options: WrapOptions): Promise<number> {
     registered = true;
     for (const { typed, data } of offline.splice(0)) void c.notify(typed ? WrapTyped : WrapOutput, { name: options.name, data });
     offlineBytes = 0;
-    if (exit) {
-      await c.notify(WrapExit, { name: options.name, ...exit });
-    }
   };
   await register();
   return finished;

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { createMessageConnection, ErrorCodes, ResponseError, type MessageConnection, type ResponseMessage } from 'vscode-jsonrpc/node';
+import { createMessageConnection, ErrorCodes, ResponseError, type Message, type MessageConnection, type ResponseMessage } from 'vscode-jsonrpc/node';
 import { FramingError, InvalidMessageError, SocketReader, SocketWriter } from './transport';
 import {
   ExitNotification,
@@ -153,6 +153,12 @@ export class Client implements WrapPeer {
   }
 }
 
+/**
+ * After a client hangs up, how long its last messages (the connection dispatches one per event-loop
+ * turn) may take to be handled before the connection is dropped anyway.
+ */
+const HANG_UP_DRAIN_MS = 1000;
+
 export class RpcServer {
   readonly clients = new Set<Client>();
   private readonly server: net.Server;
@@ -191,7 +197,17 @@ export class RpcServer {
     const report = (m: string) => {
       if (this.clients.has(client) && client.open) this.log.warn(`rpc client ${id}: ${oneLine(m)}`);
     };
-    const connection = createMessageConnection(reader, writer, { error: report, warn: report, info: () => undefined, log: () => undefined });
+    let dispatched = 0;
+    let hungUp: (() => void) | undefined;
+    const messageStrategy = {
+      handleMessage: (message: Message, next: (message: Message) => void) => {
+        dispatched++;
+        next(message);
+        if (hungUp && dispatched >= reader.delivered) hungUp();
+      },
+    };
+    const logger = { error: report, warn: report, info: () => undefined, log: () => undefined };
+    const connection = createMessageConnection(reader, writer, logger, { messageStrategy });
     const client = new Client(id, connection, socket, writer);
     this.clients.add(client);
     let framingBroken = false;
@@ -219,8 +235,20 @@ export class RpcServer {
         setTimeout(() => client.close(), 50);
       }
     });
-    connection.onClose(() => this.drop(client));
-    socket.on('close', () => this.drop(client));
+    // What a client sent just before hanging up (e.g. `cihub wrap`'s exit code) is still handled:
+    // dropping the connection at once would discard the messages it has queued. A `$/cancelRequest`
+    // is never dispatched, so the count can stay short of what was delivered; the timer bounds that.
+    const hangUp = () => {
+      if (hungUp) return;
+      const timer = setTimeout(() => this.drop(client), HANG_UP_DRAIN_MS).unref();
+      hungUp = () => {
+        clearTimeout(timer);
+        this.drop(client);
+      };
+      if (dispatched >= reader.delivered) hungUp();
+    };
+    connection.onClose(hangUp);
+    socket.on('close', hangUp);
     socket.on('error', () => undefined);
 
     connection.onRequest(InitializeRequest.type, (params) => {

@@ -42,6 +42,8 @@ export class SocketReader extends AbstractMessageReader {
   /** Body length of the message being read, once its header is parsed. */
   private need = -1;
   private broken = false;
+  /** Messages handed to the connection so far. */
+  delivered = 0;
 
   constructor(private readonly socket: Socket) {
     super();
@@ -127,6 +129,7 @@ export class SocketReader extends AbstractMessageReader {
     }
     try {
       // Checked above to be a request, notification or response.
+      this.delivered++;
       callback(value as Message);
     } catch (error) {
       // One message the connection choked on must not stop the messages after it from being read.

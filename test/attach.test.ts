@@ -5,11 +5,12 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { connectSocket, HubClient } from '../client/hubClient';
-import { Attach, AttachEnded, AttachResize, Detach, Input, List, Output, Spawn } from '../server/protocol';
+import { Attach, AttachEnded, AttachResize, Detach, Input, List, Output, Spawn, Wrap, WrapExit, WrapOutput } from '../server/protocol';
 import { Pty, type PtyExit } from '../server/pty';
 import { processEnv } from '../server/env';
-import { CIHUB, castOutput, ciInfo, makeHome, sessionsOf, startHub, waitFor, connect, ok } from './helpers';
+import { CIHUB, castOutput, ciInfo, makeHome, sessionsOf, startHub, waitFor, connect, ok, withHub } from './helpers';
 
 type Kind = 'replay' | 'live' | 'resync';
 
@@ -214,6 +215,31 @@ test('cihub wrap: runs here, transparently; listed, captured and attachable else
     await home.cleanup();
   }
 });
+
+test('what a client sends just before hanging up is handled: a wrap reports its exit code and closes at once', () =>
+  withHub(async (home, client) => {
+    // A session leader standing in for the wrapped command (the hub reaps its session on exit).
+    const stand = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    try {
+      for (const [i, exitCode] of [3, 4, 5, 6, 7].entries()) {
+        const name = `hangup-${i}`;
+        const wrapper = await connect(home);
+        await wrapper.call(Wrap, { name, command: ['sleep', '60'], cwd: home.dir, pid: stand.pid ?? 0, cols: 80, rows: 24 });
+        // Output, exit and hang-up reach the hub together, as when `cihub wrap` ends.
+        void wrapper.notify(WrapOutput, { name, data: `last words ${i}\r\n` });
+        await wrapper.notify(WrapExit, { name, exitCode });
+        wrapper.close();
+        const done = await waitFor(async () => {
+          const c = await ciInfo(client, name);
+          return c.state === 'exited' ? c : undefined;
+        }, 10_000, `${name} to end`);
+        assert.deepEqual({ exitCode: done.exitCode, signal: done.signal, reason: done.reason }, { exitCode, signal: undefined, reason: `exited with code ${exitCode}` });
+        assert.match(castOutput(sessionsOf(home, name)[0]), new RegExp(`last words ${i}`));
+      }
+    } finally {
+      stand.kill('SIGKILL');
+    }
+  }));
 
 test('attach via the CLI: replay, typing, and the detach key', async () => {
   const home = makeHome();
