@@ -3,11 +3,14 @@
  * CI. Writes are fire-and-forget; snapshots, markers and text are answered asynchronously, in order
  * with the writes that preceded them.
  *
- * Flood control happens here, before any copying: the worker acks what it has parsed, and while a
- * screen's unparsed backlog is above {@link MIRROR_HIGH_CHARS} new output is not posted but held, keeping
- * only the newest {@link MIRROR_KEEP_CHARS}. Once the worker is under {@link MIRROR_LOW_CHARS} it gets
- * the held tail, marked as following a gap. So a flood never grows memory and costs the mirror a fraction
- * of a core, while the final screen is still right: it is drawn by the newest output.
+ * Flood control happens here, before any copying. Output faster than {@link FLOOD_CHARS} per
+ * {@link FLOOD_WINDOW_MS} is a flood: nothing of it is posted; only the newest {@link MIRROR_KEEP_CHARS}
+ * are held, and posted (marked as following a gap) once the CI has been quiet for {@link FLOOD_QUIET_MS},
+ * or at once when a snapshot, marker or text needs the screen. Short of a flood, the worker acks what it
+ * has parsed, and while a screen's unparsed backlog is above {@link MIRROR_HIGH_CHARS} output is held the
+ * same way until the backlog is under {@link MIRROR_LOW_CHARS}. So a flood costs the mirror almost nothing
+ * (parsing it cost ~15 % of the PTY's throughput and ~35 MB of the worker's heap), while the final screen
+ * is still right: it is drawn by the newest output.
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -24,6 +27,15 @@ export const MIRROR_HIGH_CHARS = 1024 * 1024;
 export const MIRROR_LOW_CHARS = 256 * 1024;
 /** Newest output kept while holding: a full screen plus a scrollback of typical lines. */
 export const MIRROR_KEEP_CHARS = 256 * 1024;
+/** Window over which a screen's output rate is measured. */
+export const FLOOD_WINDOW_MS = 100;
+/**
+ * Output per window beyond which a CI is flooding (≈ 5 MB/s): far above what an agent's TUI redraws,
+ * well below `cat` of a big file or a noisy build.
+ */
+export const FLOOD_CHARS = 512 * 1024;
+/** A flood is over once the CI has printed nothing for this long; then its tail is parsed. */
+export const FLOOD_QUIET_MS = 100;
 
 export interface Snapshot {
   /** Serialized screen: write it to a fresh terminal of `cols`×`rows` to reproduce the CI's screen. */
@@ -52,6 +64,12 @@ class ScreenFeed {
   private held: string[] = [];
   private heldChars = 0;
   private heldSeq = 0;
+  private windowStart = 0;
+  private windowChars = 0;
+  /** Latched when the rate passes {@link FLOOD_CHARS}; cleared after {@link FLOOD_QUIET_MS} of quiet. */
+  private flooding = false;
+  private lastWriteAt = 0;
+  private quietTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly id: number,
@@ -59,7 +77,18 @@ class ScreenFeed {
   ) {}
 
   write(data: string, seq: number): void {
-    if (this.held.length === 0 && this.inflightChars + data.length <= MIRROR_HIGH_CHARS) {
+    const now = Date.now();
+    if (now - this.windowStart >= FLOOD_WINDOW_MS) {
+      this.windowStart = now;
+      this.windowChars = 0;
+    }
+    this.windowChars += data.length;
+    this.lastWriteAt = now;
+    if (this.windowChars > FLOOD_CHARS && !this.flooding) {
+      this.flooding = true;
+      this.quietTimer = setTimeout(() => this.checkQuiet(), FLOOD_QUIET_MS).unref();
+    }
+    if (!this.flooding && this.held.length === 0 && this.inflightChars + data.length <= MIRROR_HIGH_CHARS) {
       this.send(data, seq, false);
       return;
     }
@@ -67,6 +96,18 @@ class ScreenFeed {
     this.heldChars += data.length;
     this.heldSeq = seq;
     while (this.heldChars > MIRROR_KEEP_CHARS && this.held.length > 1) this.heldChars -= this.held.shift()?.length ?? 0;
+  }
+
+  /** Ends the flood once the CI has been quiet long enough, and hands the worker its tail. */
+  private checkQuiet(): void {
+    const quietFor = Date.now() - this.lastWriteAt;
+    if (quietFor < FLOOD_QUIET_MS) {
+      this.quietTimer = setTimeout(() => this.checkQuiet(), FLOOD_QUIET_MS - quietFor).unref();
+      return;
+    }
+    this.quietTimer = undefined;
+    this.flooding = false;
+    if (this.inflightChars <= MIRROR_LOW_CHARS) this.release();
   }
 
   private send(data: string, seq: number, skipped: boolean): void {
@@ -78,7 +119,7 @@ class ScreenFeed {
   /** The worker parsed everything up to `seq`. */
   acked(seq: number): void {
     while (this.inflight.length && this.inflight[0].seq <= seq) this.inflightChars -= this.inflight.shift()?.chars ?? 0;
-    if (this.held.length && this.inflightChars <= MIRROR_LOW_CHARS) this.release();
+    if (this.held.length && !this.flooding && this.inflightChars <= MIRROR_LOW_CHARS) this.release();
   }
 
   /** Posts held output now (before a snapshot, so the snapshot covers everything written so far). */
@@ -90,7 +131,11 @@ class ScreenFeed {
     this.send(data, this.heldSeq, true);
   }
 
+  /** Forgets everything in flight and held (the worker was restarted, or the screen closed). */
   reset(): void {
+    if (this.quietTimer) clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
+    this.flooding = false;
     this.inflight.length = 0;
     this.inflightChars = 0;
     this.held = [];
@@ -189,6 +234,7 @@ export class ScreenMirrors {
         return { text: answer.text, truncated: answer.truncated };
       },
       close: () => {
+        feed.reset();
         this.reopeners.delete(id);
         this.feeds.delete(id);
         this.post({ op: 'close', id });
