@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import { createMessageConnection, ErrorCodes, ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
 import { SocketReader, SocketWriter } from '../server/transport';
 import type { z } from 'zod';
@@ -63,7 +62,7 @@ export async function startHub(options: LaunchOptions): Promise<void> {
   const env = { ...(options.env ?? process.env) };
   const paths = hubPaths(env);
   fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
-  const logFile = path.join(paths.stateDir, 'hub.log');
+  const logFile = paths.log;
   try {
     if (fs.statSync(logFile).size > LOG_MAX_BYTES) fs.renameSync(logFile, `${logFile}.1`);
   } catch {
@@ -118,6 +117,13 @@ function readTail(file: string, from: number): string {
   }
 }
 
+/** Validates a hub's answer to `def` against the protocol's result schema. */
+export function parseResult<P extends z.ZodType, R extends z.ZodType>(def: RequestDef<P, R>, raw: unknown): z.output<R> {
+  const parsed = def.result.safeParse(raw);
+  if (!parsed.success) throw new Error(`the hub answered ${def.method} with an unexpected shape: ${describeZodError(parsed.error)}`);
+  return parsed.data;
+}
+
 /** A failed request, with the hub's code and message. */
 export class HubRequestError extends Error {
   constructor(
@@ -165,9 +171,7 @@ export class HubClient {
       if (error instanceof ResponseError) throw new HubRequestError(error.code, error.message);
       throw error;
     }
-    const parsed = def.result.safeParse(raw);
-    if (!parsed.success) throw new Error(`the hub answered ${def.method} with an unexpected shape: ${describeZodError(parsed.error)}`);
-    return parsed.data;
+    return parseResult(def, raw);
   }
 
   /** Sends a notification; one sent after the connection closed goes nowhere. */

@@ -18,7 +18,7 @@ export interface CastHeader {
 }
 
 /** When a session began, from its id (see {@link newSessionId}); undefined for another name. */
-export function sessionStart(id: string): number | undefined {
+function sessionStart(id: string): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-\d+$/.exec(id);
   return m ? Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) : undefined;
 }

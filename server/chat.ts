@@ -13,12 +13,13 @@ import * as path from 'node:path';
 import { ChatEntry, type HubEvent } from './protocol';
 import { damageReport, readJsonl } from './jsonl';
 import { errorMessage } from './errors';
+import { projectSlug } from './projects';
 import type { ProcessCi } from './ci';
 import type { ModelCi } from './model/modelCi';
 import { typeMessage } from './bus/inject';
 
 /** A process CI's reply is final once it has printed nothing for this long. */
-export const REPLY_QUIET_MS = 2500;
+const REPLY_QUIET_MS = 2500;
 /**
  * Streaming updates of a reply (a process CI's screen, a model's tokens) go out at most this often, the
  * first at once: 20 a second reads as live, and each goes to every window, which renders it whole.
@@ -49,8 +50,7 @@ const REPLY_MAX_LINES = 400;
 
 /** A file name for a project's chat: readable and unique. */
 function chatFile(dir: string, project: string): string {
-  const slug = path.basename(project).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'root';
-  return path.join(dir, `${slug}-${createHash('sha256').update(project).digest('hex').slice(0, 8)}.jsonl`);
+  return path.join(dir, `${projectSlug(project, 40)}-${createHash('sha256').update(project).digest('hex').slice(0, 8)}.jsonl`);
 }
 
 interface Reply {

@@ -10,7 +10,6 @@ import type { ProcessRecord } from './registry';
 import type { ModelCi } from './model/modelCi';
 import type { KeyStore } from './model/keys';
 import type { MessageOutcome } from './protocol';
-import type { z } from 'zod';
 import type { Log } from './log';
 import type { CaptureRetention } from './captureRetention';
 import type { ScreenMirrors } from './screen/mirror';
@@ -48,7 +47,7 @@ export interface CiHost {
   /** Something shown but not persisted changed (a model CI became busy): tell watchers only. */
   updated(ci: ProcessCi | ModelCi): void;
   /** A conversation turn that did not go through the bus, for the timeline. */
-  record(ci: ProcessCi | ModelCi, turn: { from: string; to: string; content: string }, outcome: z.infer<typeof MessageOutcome>): void;
+  record(ci: ProcessCi | ModelCi, turn: { from: string; to: string; content: string }, outcome: MessageOutcome): void;
 }
 
 /** A wrapping client, as the CI sees it. */

@@ -10,7 +10,6 @@ import { errorMessage, hubError, notFound } from './errors';
 import { isSameProcess, signalTree } from './procstat';
 import { splitSecrets } from './env';
 import { repairCast, lastSession } from './capture';
-import * as path from 'node:path';
 
 /** A CI of either kind: process (a command in a PTY) or model (a provider). */
 export type AnyCi = ProcessCi | ModelCi;
@@ -103,7 +102,7 @@ export class Cis {
 
   /** A crash can cut a capture's last line: make it readable again. */
   private repairLastCapture(name: string, problems: string[]): void {
-    const last = lastSession(path.join(this.host.paths.stateDir, 'captures', name));
+    const last = lastSession(this.host.captures.forCi(name).dir);
     if (!last) return;
     const dropped = repairCast(last.path);
     if (dropped) problems.push(`${name}: capture ${last.id} ended mid-write; dropped ${dropped} bytes of a partial line`);

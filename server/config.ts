@@ -3,6 +3,7 @@
  * zod when read; an invalid value is reported and replaced by its default, the others are kept.
  */
 import * as fs from 'node:fs';
+import { writeFileAtomic } from './writeAtomic';
 import * as path from 'node:path';
 import type { z } from 'zod';
 import { describeZodError, HubConfig, withoutInvalid, type SetConfig } from './protocol';
@@ -49,9 +50,7 @@ export class ConfigStore {
       ports: { ...this.current.ports, ...defined(ports ?? {}) },
       retention: { ...this.current.retention, ...defined(retention ?? {}) },
     });
-    const tmp = `${this.file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(next, null, 2), { mode: 0o600 });
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(next, null, 2));
     this.current = next;
     return next;
   }

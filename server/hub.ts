@@ -4,6 +4,7 @@
  * handlers live in server/api/, by area.
  */
 import * as fs from 'node:fs';
+import { writeFileAtomic } from './writeAtomic';
 import * as path from 'node:path';
 import type { z } from 'zod';
 import { Event, HubErrorCode, type CiInfo, type HubEvent, type ProcessStats, type Status } from './protocol';
@@ -57,8 +58,7 @@ function writeLauncher(dir: string): void {
   const cli = path.join(__dirname, 'cihub.js');
   const script = `#!/bin/sh\nELECTRON_RUN_AS_NODE=1 exec ${quote(process.execPath)} ${quote(cli)} "$@"\n`;
   const file = path.join(dir, 'cihub');
-  fs.writeFileSync(`${file}.tmp`, script, { mode: 0o700 });
-  fs.renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, script, { mode: 0o700 });
 }
 
 /** Warnings and errors forwarded to clients per event-loop turn; more are counted in one line. */
@@ -93,7 +93,7 @@ export class Hub implements HubContext {
     readonly paths: HubPaths,
     umask: number,
   ) {
-    this.log = new Log(path.join(paths.stateDir, 'hub.log'));
+    this.log = new Log(paths.log);
     this.launcherDir = path.join(paths.runtimeDir, 'bin');
     this.mirrors = new ScreenMirrors((line) => this.log.error(line));
     this.config = new ConfigStore(paths.stateDir);
@@ -117,7 +117,10 @@ export class Hub implements HubContext {
       alert: (message) => this.alert(message),
       record: (ci, turn, outcome) => this.bus.recordTurn(ci, turn, outcome),
     });
-    this.bus = new Bus(paths.stateDir, paths.busDir, this.log, this.cis, () => this.config.current, (event) => this.emit(event));
+    this.bus = new Bus(paths.stateDir, paths.busDir, this.log, this.cis, () => this.config.current, (event) => {
+      if (event.type === 'message') this.chats.busEvent(event, this.projectOf(event.mailbox) ?? this.projectOf(event.message.from));
+      this.emit(event);
+    });
     this.ports = new Ports(this.bus, this.log);
     this.projects = new Projects(this.cis, this.log, (projects) => this.emit({ type: 'projects', projects }), () => this.config.current.defaultCiGraceMs);
     this.chats = new Chats(path.join(paths.stateDir, 'chats'), (event) => this.emit(event), (message) => this.log.warn(`chat: ${message}`));
@@ -129,8 +132,8 @@ export class Hub implements HubContext {
       registerProjectRequests(client, this);
       registerModelRequests(client, this);
     });
-    this.log.onLine((line) => {
-      if (/^\S+ (warn|error)/.test(line)) this.queueLogEvent(line);
+    this.log.onLine((line, level) => {
+      if (level !== 'info') this.queueLogEvent(line);
     });
   }
 
@@ -161,7 +164,7 @@ export class Hub implements HubContext {
     hub.cis.listen({
       added: (ci) => {
         hub.bus.ciAdded(ci);
-        hub.ports.update(hub.config.current, hub.cis.all());
+        hub.updatePorts();
         hub.emit({ type: 'ci', ci: hub.info(ci) });
       },
       changed: (ci) => {
@@ -172,11 +175,11 @@ export class Hub implements HubContext {
       removed: (name) => {
         hub.chats.ciEnded(name);
         hub.bus.ciRemoved(name);
-        hub.ports.update(hub.config.current, hub.cis.all());
+        hub.updatePorts();
         hub.emit({ type: 'ciRemoved', name });
       },
     });
-    hub.ports.update(hub.config.current, hub.cis.all());
+    hub.updatePorts();
     hub.projects.start();
     hub.captures.start();
     hub.disk.start();
@@ -197,7 +200,7 @@ export class Hub implements HubContext {
 
   private flushLogEvents(): void {
     const lines = this.pendingLogLines.splice(0);
-    if (this.droppedLogLines > 0) lines.push(`… and ${this.droppedLogLines} more warnings; see ${path.join(this.paths.stateDir, 'hub.log')}`);
+    if (this.droppedLogLines > 0) lines.push(`… and ${this.droppedLogLines} more warnings; see ${this.paths.log}`);
     this.droppedLogLines = 0;
     for (const line of lines) this.emit({ type: 'log', line });
   }
@@ -217,7 +220,6 @@ export class Hub implements HubContext {
   }
 
   emit(event: HubEvent): void {
-    if (event.type === 'message') this.chats?.busEvent(event, this.projectOf(event.mailbox) ?? this.projectOf(event.message.from));
     for (const client of this.rpc.clients) if (client.watching) void client.send(Event, event);
   }
 
@@ -240,7 +242,8 @@ export class Hub implements HubContext {
     return { ...ci.info(), ...(queue ? { queue } : {}), ...(port ? { port } : {}), ...(forwardedTo ? { forwardedTo } : {}) };
   }
 
-  configChanged(): void {
+  /** Opens and closes TCP ports to match the settings and the CIs. */
+  updatePorts(): void {
     this.ports.update(this.config.current, this.cis.all());
   }
 

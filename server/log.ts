@@ -6,6 +6,7 @@
  * `hub.log` it is rotated to `hub.log.1` once it grows past {@link LOG_MAX_BYTES}.
  */
 import * as fs from 'node:fs';
+import { errorMessage } from './errors';
 
 /** Lines kept in memory for `cihub/logs`. */
 const RECENT_LINES = 500;
@@ -21,8 +22,9 @@ export type LogLevel = 'info' | 'warn' | 'error';
 export class Log {
   private readonly recent: string[] = [];
   private readonly secrets = new Set<string>();
-  private readonly listeners = new Set<(line: string) => void>();
+  private readonly listeners = new Set<(line: string, level: LogLevel) => void>();
   private last = '';
+  private lastLevel: LogLevel = 'info';
   private repeats = 0;
   private fileBytes = 0;
 
@@ -59,7 +61,7 @@ export class Log {
     return [...this.recent];
   }
 
-  onLine(listener: (line: string) => void): () => void {
+  onLine(listener: (line: string, level: LogLevel) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -71,21 +73,22 @@ export class Log {
       if (++this.repeats >= REPEATS_WRITTEN) return;
     } else {
       const skipped = this.repeats - REPEATS_WRITTEN + 1;
-      if (skipped > 0) this.emit(`${this.last.slice(0, 6)}(the previous message was repeated ${skipped} more times)`);
+      if (skipped > 0) this.emit(this.lastLevel, `${this.last.slice(0, 6)}(the previous message was repeated ${skipped} more times)`);
       this.last = text;
+      this.lastLevel = level;
       this.repeats = 0;
     }
-    this.emit(text);
+    this.emit(level, text);
   }
 
-  private emit(text: string): void {
+  private emit(level: LogLevel, text: string): void {
     const line = `${new Date().toISOString()} ${text}`;
     process.stderr.write(`${line}\n`);
     this.fileBytes += Buffer.byteLength(line) + 1;
     if (this.file && this.fileBytes > LOG_MAX_BYTES) this.rotate(this.file);
     this.recent.push(line);
     if (this.recent.length > RECENT_LINES) this.recent.shift();
-    for (const listener of this.listeners) listener(line);
+    for (const listener of this.listeners) listener(line, level);
   }
 
   /** Copies hub.log to hub.log.1 and empties it in place (stderr keeps appending to the same file). */
@@ -97,7 +100,7 @@ export class Log {
       fs.ftruncateSync(2, 0);
     } catch (error) {
       // The log must never take the hub down; keep writing, unrotated.
-      process.stderr.write(`log rotation failed: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`log rotation failed: ${errorMessage(error)}\n`);
     }
   }
 }

@@ -11,6 +11,8 @@ export interface HubPaths {
   readonly socket: string;
   readonly lock: string;
   readonly busDir: string;
+  /** The hub's log (stderr of a daemonized hub goes here too). */
+  readonly log: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export function hubPaths(env: NodeJS.ProcessEnv = process.env): HubPaths {
     socket: path.join(runtimeDir, 'hub.sock'),
     lock: path.join(runtimeDir, 'hub.lock'),
     busDir: path.join(runtimeDir, 'bus'),
+    log: path.join(stateDir, 'hub.log'),
   };
 }
 

@@ -10,15 +10,21 @@ import type { ProjectInfo } from './protocol';
 import type { Cis } from './cis';
 import type { Log } from './log';
 
-/** `project-<slug>-ai`: the slug is the folder's name, lowercased, to fit a CI name. */
-export function defaultCiName(projectPath: string, taken: (name: string) => boolean = () => false): string {
-  const slug =
+/** A project folder's name, lowercased to letters, digits and dashes, at most `max` long ("root" if none is left). */
+export function projectSlug(projectPath: string, max: number): string {
+  return (
     path
       .basename(projectPath)
       .toLowerCase()
       .replace(/[^a-z0-9]+/g, '-')
       .replace(/^-+|-+$/g, '')
-      .slice(0, 50) || 'root';
+      .slice(0, max) || 'root'
+  );
+}
+
+/** `project-<slug>-ai`, to fit a CI name. */
+function defaultCiName(projectPath: string, taken: (name: string) => boolean = () => false): string {
+  const slug = projectSlug(projectPath, 50);
   const plain = `project-${slug}-ai`;
   if (!taken(plain)) return plain;
   // Another folder with the same name has it: tell them apart by a hash of the path.

@@ -42,9 +42,9 @@ export type HubErrorCode = (typeof HubErrorCode)[keyof typeof HubErrorCode];
 // ---------------------------------------------------------------------------------------------------
 // Names and shared shapes
 
-/** A CI name: lowercase letters, digits, `.`, `_`, `-`; starts with a letter or digit; at most 63. */
 /** A CI name, unanchored (to build patterns that contain one). */
 export const CI_NAME_SOURCE = '[a-z0-9][a-z0-9._-]{0,62}';
+/** A CI name: lowercase letters, digits, `.`, `_`, `-`; starts with a letter or digit; at most 63. */
 export const CI_NAME_PATTERN = new RegExp(`^${CI_NAME_SOURCE}$`);
 
 export const CiName = z.string().superRefine((value, ctx) => {
@@ -443,9 +443,9 @@ export const Export = request(
 export const BUS_LINE_LIMIT_BYTES = 1024 * 1024;
 
 /** A recipient: a CI or mailbox name, `*` (every CI), or `@project` (every CI of a project). */
-export const BusAddress = z
+const BusAddress = z
   .string()
-  .regex(/^(\*|@?[a-z0-9][a-z0-9._-]{0,62})$/, 'must be a CI or mailbox name, "*" or "@project"');
+  .regex(new RegExp(`^(\\*|@?${CI_NAME_SOURCE})$`), 'must be a CI or mailbox name, "*" or "@project"');
 
 /** Free-form sender label: a CI name, a person, `port:127.0.0.1:5555`… Printable, at most 128 characters. */
 const Sender = z
@@ -568,20 +568,20 @@ export const Refuse = request(
 export const SetPolicy = request('bus/setPolicy', z.object({ name: CiName, policy: DeliveryPolicy }), CiInfo);
 
 /** Routes messages for `name` to the mailbox `to` (created if it is not a CI) until {@link Unforward}. */
-export const Forward = request('bus/forward', z.object({ name: z.string().regex(CI_NAME_PATTERN), to: z.string().regex(CI_NAME_PATTERN) }), z.null());
+export const Forward = request('bus/forward', z.object({ name: CiName, to: CiName }), z.null());
 
-export const Unforward = request('bus/unforward', z.object({ name: z.string().regex(CI_NAME_PATTERN) }), z.null());
+export const Unforward = request('bus/unforward', z.object({ name: CiName }), z.null());
 
 /** Mailboxes that are not CIs (a human's, created by `cihub forward --to`), with their queues. */
 export const Mailboxes = request('bus/mailboxes', Empty, z.object({ mailboxes: z.array(z.object({ name: z.string(), queue: QueueStats })) }));
 
 /** What happened to a message, as the timeline records it. */
 export const MessageOutcome = z.enum(['sent', 'queued', 'delivered', 'injected', 'held', 'refused', 'expired', 'forwarded', 'response', 'failed']);
+export type MessageOutcome = z.infer<typeof MessageOutcome>;
 
 // ---------------------------------------------------------------------------------------------------
 // Hub configuration
 
-/** Hub settings, persisted in the state dir (`config.json`); every window and CLI sees the same. */
 /** Retention limits (hub settings `retention.*`). */
 export const RETENTION_DEFAULTS = { captureMaxMB: 1024, captureMaxAgeDays: 30, queueMaxMessages: 10_000, queueMaxAgeDays: 14 };
 const RetentionLimits = {
@@ -613,6 +613,7 @@ const ConfigLimits = {
   diskLowMB: z.number().int().min(0).max(1_048_576),
 };
 
+/** Hub settings, persisted in the state dir (`config.json`); every window and CLI sees the same. */
 export const HubConfig = z.object({
   /** Tekton-compatible ports: each project CI also listens on 127.0.0.1:<base + index>. Off by default. */
   ports: z.object({ enabled: ConfigLimits.portsEnabled.default(false), base: ConfigLimits.portsBase.default(42100) }).prefault({}),
@@ -811,7 +812,6 @@ export const Event = notification('cihub/event', HubEvent);
 // ---------------------------------------------------------------------------------------------------
 // Helpers for both sides
 
-/** Formats zod issues as one line a user can act on: `field: problem; field: problem`. */
 /**
  * `value` without the parts zod rejected, so their defaults apply and everything valid is kept. Copies
  * only the objects along each rejected path, never a value itself (VS Code hands settings over as
@@ -833,6 +833,7 @@ function removeAt(value: unknown, at: readonly PropertyKey[]): unknown {
   return copy;
 }
 
+/** Formats zod issues as one line a user can act on: `field: problem; field: problem`. */
 export function describeZodError(error: z.ZodError): string {
   return error.issues
     .map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message))

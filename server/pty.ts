@@ -72,15 +72,12 @@ class Readers {
   private nextId = 1;
   /** Messages from the reader not handled yet, in order (a terminal's end comes after its data). */
   private readonly backlog: FromReader[] = [];
-  private handling = false;
 
   private constructor() {
     this.worker = new Worker(path.join(__dirname, 'ptyReader.js'), { resourceLimits: WORKER_LIMITS });
     this.worker.on('message', (msg: FromReader) => {
-      this.backlog.push(msg);
-      if (this.handling) return;
-      this.handling = true;
-      setImmediate(this.handleSlice);
+      // A backlog that was empty has no slice scheduled (a slice reschedules itself while one is left).
+      if (this.backlog.push(msg) === 1) setImmediate(this.handleSlice);
     });
     this.worker.on('error', (error) => process.stderr.write(`pty reader failed: ${error.stack ?? error.message}\n`));
   }
@@ -93,7 +90,6 @@ class Readers {
       if (performance.now() >= until) break;
     }
     if (this.backlog.length) setImmediate(this.handleSlice);
-    else this.handling = false;
   };
 
   private handle(msg: FromReader): void {

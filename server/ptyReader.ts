@@ -37,7 +37,7 @@ export const BATCH_BUFFER_BYTES = MAX_BATCH_BYTES + 64 * 1024;
  * terminal) rather than in the hub's memory; 8 keeps the main thread fed (4 cost ~15 % of throughput).
  * How long the main thread spends on them per turn is bounded separately (OUTPUT_SLICE_MS in pty.ts).
  */
-export const MAX_BATCHES_IN_FLIGHT = 8;
+const MAX_BATCHES_IN_FLIGHT = 8;
 /** Most bytes one read takes. */
 const READ_BYTES = 64 * 1024;
 /** Spare batch buffers kept. */

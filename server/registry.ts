@@ -4,6 +4,7 @@
  * Written atomically (temp file + rename); validated with zod when read back.
  */
 import * as fs from 'node:fs';
+import { writeFileAtomic } from './writeAtomic';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { CI_NAME_PATTERN, DeliveryPolicy, ModelSettings, RestartPolicy } from './protocol';
@@ -116,14 +117,6 @@ export class Registry {
   }
 
   save(records: readonly CiRecord[]): void {
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      fs.writeSync(fd, JSON.stringify({ version: 1, cis: records }, null, 1));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify({ version: 1, cis: records }, null, 1), { fsync: true });
   }
 }

@@ -11,6 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import { AbstractMessageReader, AbstractMessageWriter, type DataCallback, type Disposable, type Message } from 'vscode-jsonrpc';
+import { errorMessage } from './errors';
 
 /** Largest message accepted; a bigger Content-Length is a framing error (the stream cannot be trusted). */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -133,7 +134,7 @@ export class SocketReader extends AbstractMessageReader {
       callback(value as Message);
     } catch (error) {
       // One message the connection choked on must not stop the messages after it from being read.
-      this.fireError(new InvalidMessageError(`a message could not be handled: ${error instanceof Error ? error.message : String(error)}`, undefined));
+      this.fireError(new InvalidMessageError(`a message could not be handled: ${errorMessage(error)}`, undefined));
     }
   }
 

@@ -13,26 +13,25 @@ import {
   Send,
   SetPolicy,
   Unforward,
+  type BusErrorCode,
 } from '../protocol';
 import type { Client } from '../rpc';
 import { BusError } from '../bus/bus';
 import { hubError, notFound } from '../errors';
 import type { HubContext } from './context';
 
+/** JSON-RPC error codes of bus refusals; any other refusal is about the request's params. */
+const RPC_CODES: Partial<Record<BusErrorCode, HubErrorCode>> = {
+  unknown_recipient: HubErrorCode.NotFound,
+  shutting_down: HubErrorCode.ShuttingDown,
+  mailbox_full: HubErrorCode.LimitReached,
+  internal: HubErrorCode.SystemError,
+};
+
 /** A bus refusal as a JSON-RPC error: the bus code goes in the message's data. */
 function rpcError(error: unknown): unknown {
   if (!(error instanceof BusError)) return error;
-  const code =
-    error.code === 'unknown_recipient'
-      ? HubErrorCode.NotFound
-      : error.code === 'shutting_down'
-        ? HubErrorCode.ShuttingDown
-        : error.code === 'mailbox_full'
-          ? HubErrorCode.LimitReached
-          : error.code === 'internal'
-            ? HubErrorCode.SystemError
-            : HubErrorCode.InvalidParams;
-  return new ResponseError(code, error.message, { bus: error.code });
+  return new ResponseError(RPC_CODES[error.code] ?? HubErrorCode.InvalidParams, error.message, { bus: error.code });
 }
 
 function busCall<T>(fn: () => T): T {

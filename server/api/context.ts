@@ -32,6 +32,6 @@ export interface HubContext {
   stop(reason: string): Promise<void>;
   status(): z.input<typeof Status.result>;
   clients(): ReadonlySet<Client>;
-  /** Settings changed (ports opened or closed…). */
-  configChanged(): void;
+  /** Opens and closes TCP ports to match the settings and the CIs (after a settings change). */
+  updatePorts(): void;
 }

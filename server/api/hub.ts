@@ -17,7 +17,7 @@ export function registerHubRequests(client: Client, hub: HubContext): void {
   client.handle(GetConfig, () => hub.config.current, log);
   client.handle(SetConfig, (change) => {
     const next = hub.config.update(change);
-    hub.configChanged();
+    hub.updatePorts();
     return next;
   }, log);
 }

@@ -1,5 +1,4 @@
 /** Requests from VS Code windows: their projects, each project's default CI, and its chat. */
-import * as path from 'node:path';
 import {
   HubErrorCode,
   ChatAppend,
@@ -74,7 +73,7 @@ export function registerProjectRequests(client: Client, hub: HubContext): void {
     if (ci) return { entry: await chats.sendToProcess(project, ci, text, from) };
     if (!bus.isExternal(to)) throw notFound(to);
     const entry = chats.add(project, { role: 'user', from, to, ci: to, text, format: 'markdown' });
-    const { id } = bus.send({ from, to, content: text, project: projectName(project) ?? path.basename(project) });
+    const { id } = bus.send({ from, to, content: text, project: projectName(project) });
     chats.awaitAnswer(id, project);
     return { entry };
   }, log);

@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import { writeFileAtomic } from '../writeAtomic';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
@@ -26,17 +27,18 @@ import {
   type HubConfig,
   type HubEvent,
   type Message,
+  type MessageOutcome,
   type QueueStats,
 } from '../protocol';
 import type { Log } from '../log';
 import { errnoCode, errorMessage } from '../errors';
 import { MailboxQueue } from './queue';
 import { Timeline, projectKey } from './timeline';
-import { LineSplitter } from './lines';
+import { LineSplitter, lineContent } from './lines';
 import { typeMessage } from './inject';
 
 /** How long an external CI has to answer a delivered message before the bus moves on. */
-export const EXTERNAL_REPLY_TIMEOUT_MS = 30_000;
+const EXTERNAL_REPLY_TIMEOUT_MS = 30_000;
 /** Retry delays for an external CI that cannot be reached: from this, doubling… */
 const EXTERNAL_RETRY_MIN_MS = 1000;
 /** …up to this. */
@@ -209,9 +211,7 @@ export class Bus {
 
   /** A CI exists: its mailbox and its socket. */
   ciAdded(ci: BusCi): void {
-    const q = this.queue(ci.name);
-    if (ci.policy === 'hold') q.holdAll();
-    else q.releaseHeld();
+    applyPolicy(this.queue(ci.name), ci.policy);
     if (!this.servers.has(ci.name)) this.listen(ci.name);
     this.externals.delete(ci.name);
     this.schedule(ci.name);
@@ -239,9 +239,7 @@ export class Bus {
   }
 
   setPolicy(name: string, policy: DeliveryPolicy): void {
-    const q = this.queue(name);
-    if (policy === 'hold') q.holdAll();
-    else q.releaseHeld();
+    applyPolicy(this.queue(name), policy);
     this.schedule(name);
   }
 
@@ -438,13 +436,32 @@ export class Bus {
     });
   }
 
-  private record(project: string | undefined, outcome: Parameters<Timeline['append']>[1], mailbox: string, message: Message, detail?: string): void {
+  private record(project: string | undefined, outcome: MessageOutcome, mailbox: string, message: Message, detail?: string): void {
     this.timeline.append(project ? path.basename(project) : undefined, outcome, mailbox, message, detail);
     this.emit({ type: 'message', outcome, mailbox, message, ...(detail ? { detail } : {}) });
   }
 
+  /** Ends a message's delivery: marks it in its queue (written by the next flush) and records how. */
+  private finish(q: MailboxQueue, message: Message, how: 'delivered' | 'refused' | 'expired', outcome: MessageOutcome, detail?: string): void {
+    q.finish(message.id, how);
+    this.record(this.cis.get(q.name)?.project, outcome, q.name, message, detail);
+  }
+
+  /**
+   * Writes the marks of deliveries that no request waits for (an injection, a model's answer, a
+   * forward, expiry). A failed write keeps them for the next flush (see MailboxQueue.flush), so it is
+   * logged here instead of escaping into a timer.
+   */
+  private flushMarks(q: MailboxQueue): void {
+    try {
+      q.flush();
+    } catch (error) {
+      this.log.warn(`bus: ${q.name}: delivery marks not written yet (${errorMessage(error)}); retried with the next write`);
+    }
+  }
+
   /** A conversation turn that did not go through the bus (a chat or terminal message to a model CI). */
-  recordTurn(ci: BusCi, turn: { from: string; to: string; content: string }, outcome: Parameters<Timeline['append']>[1]): void {
+  recordTurn(ci: BusCi, turn: { from: string; to: string; content: string }, outcome: MessageOutcome): void {
     const message: Message = { id: randomUUID(), type: outcome === 'response' ? 'response' : 'request', timestamp: Date.now(), priority: 'normal', ...turn };
     this.record(ci.project, outcome, turn.to, message);
   }
@@ -500,9 +517,8 @@ export class Bus {
     const message = this.contextual(entry.message, ci.name);
     typeMessage(ci, message.content, state.bracketedPaste, message.from);
     this.lastInjectAt.set(ci.name, Date.now());
-    q.finish(entry.message.id, 'delivered');
-    q.flush();
-    this.record(ci.project, 'injected', ci.name, entry.message);
+    this.finish(q, entry.message, 'delivered', 'injected');
+    this.flushMarks(q);
     this.injectNext(ci);
   }
 
@@ -516,15 +532,13 @@ export class Bus {
     entry.state = 'leased';
     try {
       const reply = await ci.answer(this.contextual(entry.message, ci.name));
-      q.finish(entry.message.id, 'delivered');
-      q.flush();
-      this.record(ci.project, 'delivered', ci.name, entry.message);
+      this.finish(q, entry.message, 'delivered', 'delivered');
+      this.flushMarks(q);
       this.respond(ci.name, entry.message, reply);
     } catch (error) {
       // A failed answer is not retried forever: the sender gets the error as the response.
-      q.finish(entry.message.id, 'refused');
-      q.flush();
-      this.record(ci.project, 'failed', ci.name, entry.message, errorMessage(error));
+      this.finish(q, entry.message, 'refused', 'failed', errorMessage(error));
+      this.flushMarks(q);
       this.respond(ci.name, entry.message, errorMessage(error), 'error');
     } finally {
       this.answering.delete(ci.name);
@@ -562,10 +576,9 @@ export class Bus {
       ext.reachable = true;
       ext.lastError = undefined;
       ext.retryMs = EXTERNAL_RETRY_MIN_MS;
-      q.finish(entry.message.id, 'delivered');
-      q.flush();
-      this.record(undefined, 'delivered', name, entry.message);
-      if (reply !== undefined) this.respond(name, entry.message, replyContent(reply));
+      this.finish(q, entry.message, 'delivered', 'delivered');
+      this.flushMarks(q);
+      if (reply !== undefined) this.respond(name, entry.message, lineContent(reply));
     } catch (error) {
       entry.state = 'queued';
       ext.reachable = false;
@@ -627,8 +640,7 @@ export class Bus {
     for (const id of ids) {
       const entry = q.get(id);
       if (entry?.state !== 'leased' || entry.lessee !== lessee) continue;
-      q.finish(id, 'delivered');
-      this.record(this.cis.get(name)?.project, 'delivered', name, entry.message);
+      this.finish(q, entry.message, 'delivered', 'delivered');
       n++;
     }
     q.flush();
@@ -654,7 +666,7 @@ export class Bus {
 
   approve(name: string, ids: string[] | undefined): number {
     const q = this.queue(name);
-    const targets = ids ?? q.all().filter((e) => e.state === 'held').map((e) => e.message.id);
+    const targets = ids ?? q.all('held').map((e) => e.message.id);
     let n = 0;
     for (const id of targets) if (q.approve(id)) n++;
     q.flush();
@@ -664,13 +676,12 @@ export class Bus {
 
   refuse(name: string, ids: string[] | undefined, reason: string | undefined): number {
     const q = this.queue(name);
-    const targets = ids ?? q.all().filter((e) => e.state === 'held').map((e) => e.message.id);
+    const targets = ids ?? q.all('held').map((e) => e.message.id);
     let n = 0;
     for (const id of targets) {
       const entry = q.get(id);
       if (entry?.state !== 'held') continue;
-      q.finish(id, 'refused');
-      this.record(this.cis.get(name)?.project, 'refused', name, entry.message, reason);
+      this.finish(q, entry.message, 'refused', 'refused', reason);
       n++;
     }
     q.flush();
@@ -697,9 +708,7 @@ export class Bus {
   }
 
   private saveForwards(): void {
-    const tmp = `${this.forwardsFile}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(this.forwards)), { mode: 0o600 });
-    fs.renameSync(tmp, this.forwardsFile);
+    writeFileAtomic(this.forwardsFile, JSON.stringify(Object.fromEntries(this.forwards)));
   }
 
   stats(name: string): QueueStats | undefined {
@@ -798,10 +807,9 @@ export class Bus {
     for (const q of this.queues.values()) {
       const expired = q.expired(now);
       for (const entry of expired) {
-        q.finish(entry.message.id, 'expired');
-        this.record(this.cis.get(q.name)?.project, 'expired', q.name, entry.message);
+        this.finish(q, entry.message, 'expired', 'expired');
       }
-      if (expired.length) q.flush();
+      if (expired.length) this.flushMarks(q);
     }
   }
 
@@ -831,19 +839,14 @@ export class Bus {
   }
 }
 
-function errorLine(code: BusErrorCode, message: string): string {
-  return `${JSON.stringify({ ok: false, error: { code, message } })}\n`;
+/** `hold` holds what waits in the mailbox for a human's approval; any other policy releases it. */
+function applyPolicy(q: MailboxQueue, policy: DeliveryPolicy): void {
+  if (policy === 'hold') q.holdAll();
+  else q.releaseHeld();
 }
 
-/** The content of an external CI's reply line: its `content` field if it is a JSON object with one. */
-function replyContent(line: string): string {
-  try {
-    const value: unknown = JSON.parse(line);
-    if (value && typeof value === 'object' && 'content' in value && typeof value.content === 'string') return value.content;
-  } catch {
-    // not JSON: the line itself is the reply
-  }
-  return line;
+function errorLine(code: BusErrorCode, message: string): string {
+  return `${JSON.stringify({ ok: false, error: { code, message } })}\n`;
 }
 
 /**

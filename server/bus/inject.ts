@@ -13,7 +13,7 @@
 export const INJECT_ENTER_DELAY_MS = 30;
 
 /** Drops C0 controls (ESC among them) and DEL; keeps tabs and, when `keepNewlines`, newlines. */
-export function sanitize(text: string, keepNewlines: boolean): string {
+function sanitize(text: string, keepNewlines: boolean): string {
   const normalized = text.replace(/\r\n?/g, '\n');
   const cleaned = normalized.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '');
   return keepNewlines ? cleaned : cleaned.replace(/\n+/g, ' ');
@@ -24,7 +24,7 @@ export function sanitize(text: string, keepNewlines: boolean): string {
  * With a `sender`, its provenance `[from <sender>]` comes first: on its own line inside the paste, or as a
  * prefix of the line. Enter is not included (see {@link typeMessage}).
  */
-export function injectionText(content: string, bracketedPaste: boolean, sender?: string): string {
+function injectionText(content: string, bracketedPaste: boolean, sender?: string): string {
   const provenance = sender === undefined ? '' : `[from ${sanitize(sender, false)}]`;
   if (bracketedPaste) return `\x1b[200~${provenance && `${provenance}\n`}${sanitize(content, true)}\x1b[201~`;
   return `${provenance && `${provenance} `}${sanitize(content, false)}`;

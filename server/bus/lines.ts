@@ -3,6 +3,17 @@
  * the limit is reported once and skipped up to its newline, so the connection stays usable.
  */
 
+/** What a line says: the `content` of a JSON object, or else the line itself (plain text). */
+export function lineContent(line: string): string {
+  try {
+    const value: unknown = JSON.parse(line);
+    if (value && typeof value === 'object' && 'content' in value && typeof value.content === 'string') return value.content;
+  } catch {
+    // not JSON: the line itself is the content
+  }
+  return line;
+}
+
 export type LineEvent = { line: Buffer } | { tooLarge: number };
 
 export class LineSplitter {

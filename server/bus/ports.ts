@@ -9,10 +9,11 @@ import * as net from 'node:net';
 import type { HubConfig } from '../protocol';
 import type { Log } from '../log';
 import { errorMessage } from '../errors';
+import { lineContent } from './lines';
 import type { Bus, BusCi } from './bus';
 
 /** How long a port client waits for the CI's reply. */
-export const PORT_REPLY_TIMEOUT_MS = 300_000;
+const PORT_REPLY_TIMEOUT_MS = 300_000;
 /** Longest line a port client may send. */
 const PORT_LINE_LIMIT = 1024 * 1024;
 
@@ -92,15 +93,8 @@ export class Ports {
   }
 
   private async answer(socket: net.Socket, ci: string, port: number, line: string): Promise<void> {
-    let content = line;
     try {
-      const value: unknown = JSON.parse(line);
-      if (value && typeof value === 'object' && 'content' in value && typeof value.content === 'string') content = value.content;
-    } catch {
-      // a plain text line is the content itself
-    }
-    try {
-      const reply = await this.bus.ask({ from: `port-${port}`, to: ci, content }, {}, PORT_REPLY_TIMEOUT_MS);
+      const reply = await this.bus.ask({ from: `port-${port}`, to: ci, content: lineContent(line) }, {}, PORT_REPLY_TIMEOUT_MS);
       socket.write(`${JSON.stringify({ content: reply.content, from: reply.from, id: reply.id })}\n`);
     } catch (error) {
       socket.write(`${JSON.stringify({ error: errorMessage(error) })}\n`);

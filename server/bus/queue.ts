@@ -13,6 +13,7 @@
  * The file is rewritten with only the live messages once dead records dominate.
  */
 import * as fs from 'node:fs';
+import { writeFileAtomic } from '../writeAtomic';
 import { Message } from '../protocol';
 import { damageReport, readJsonl } from '../jsonl';
 
@@ -129,14 +130,12 @@ export class MailboxQueue {
 
   /** Rewrites the file with only the live messages. */
   private compact(): void {
-    const tmp = `${this.file}.tmp`;
     const lines = [JSON.stringify({ delivered: this.delivered })];
-    for (const entry of this.sorted()) {
+    for (const entry of this.all()) {
       lines.push(JSON.stringify(entry.state === 'held' ? { add: entry.message, held: true } : { add: entry.message }));
       if (entry.approved) lines.push(JSON.stringify({ ok: entry.message.id }));
     }
-    fs.writeFileSync(tmp, `${lines.join('\n')}\n`, { mode: 0o600 });
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, `${lines.join('\n')}\n`);
     fs.closeSync(this.fd);
     this.fd = fs.openSync(this.file, 'a', 0o600);
     this.fileBytes = fs.fstatSync(this.fd).size;
@@ -181,9 +180,10 @@ export class MailboxQueue {
     for (const entry of this.entries.values()) if (entry.state === 'held') entry.state = 'queued';
   }
 
-  /** Waiting messages, highest priority first, then oldest. */
-  sorted(): Entry[] {
-    return [...this.entries.values()].sort(
+  /** Waiting messages (only those in `state` if given), highest priority first, then oldest. */
+  all(state?: Entry['state']): Entry[] {
+    const entries = [...this.entries.values()];
+    return (state ? entries.filter((e) => e.state === state) : entries).sort(
       (a, b) => (a.message.priority === b.message.priority ? a.seq - b.seq : a.message.priority === 'high' ? -1 : 1),
     );
   }
@@ -201,9 +201,8 @@ export class MailboxQueue {
   /** Leases up to `max` queued messages to `lessee`. */
   lease(max: number, lessee: object): Message[] {
     const out: Message[] = [];
-    for (const entry of this.sorted()) {
+    for (const entry of this.all('queued')) {
       if (out.length >= max) break;
-      if (entry.state !== 'queued') continue;
       entry.state = 'leased';
       entry.lessee = lessee;
       out.push(entry.message);
@@ -226,10 +225,6 @@ export class MailboxQueue {
 
   get(id: string): Entry | undefined {
     return this.entries.get(id);
-  }
-
-  all(): Entry[] {
-    return this.sorted();
   }
 
   /** Messages whose time is up. */

@@ -41,7 +41,7 @@ export class Timeline {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
-  append(project: string | undefined, outcome: z.infer<typeof MessageOutcome>, mailbox: string, message: Message, detail?: string): TimelineEntry {
+  append(project: string | undefined, outcome: MessageOutcome, mailbox: string, message: Message, detail?: string): TimelineEntry {
     const entry: TimelineEntry = {
       t: Date.now(),
       outcome,

@@ -7,7 +7,7 @@ function unreachable(error: unknown): unknown {
 }
 
 /** Anthropic requires max_tokens; this is used when the CI does not set one. */
-export const ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
+const ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
 
 export class AnthropicProvider implements Provider {
   readonly kind = 'anthropic';

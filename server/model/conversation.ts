@@ -19,7 +19,7 @@ const Turn = z.object({
 type Turn = z.infer<typeof Turn>;
 
 /** Rough tokens of a text: ~4 characters per token for English and code. Only a budget, not a count. */
-export function estimateTokens(text: string): number {
+function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4) + 4;
 }
 

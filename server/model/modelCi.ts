@@ -26,7 +26,7 @@ export interface Answer {
 }
 
 /** The system prompt a model CI gets unless its own is set. */
-export function defaultSystemPrompt(name: string, project: string | undefined): string {
+function defaultSystemPrompt(name: string, project: string | undefined): string {
   const where = project ? ` of the project "${path.basename(project)}" (${project})` : '';
   return (
     `You are ${name}, a companion intelligence (CI)${where}, working with other CIs and people through Projects Chat. ` +
@@ -44,7 +44,6 @@ export class ModelCi implements BusCi {
   private readonly repl: Repl;
   private current: AbortController | undefined;
   private chain: Promise<unknown> = Promise.resolve();
-  private busy = false;
   private lastLatencyMs: number | undefined;
   private lastError: { message: string; at: number } | undefined;
   private readonly unsubscribeKeys: () => void;
@@ -123,7 +122,7 @@ export class ModelCi implements BusCi {
         lastLatencyMs: this.lastLatencyMs,
         lastError: this.lastError?.message,
         lastErrorAt: this.lastError?.at,
-        busy: this.busy,
+        busy: this.current !== undefined,
         turns: this.conversation.length,
       },
     };
@@ -184,7 +183,6 @@ export class ModelCi implements BusCi {
     if (from !== 'you') this.terminal.outputText(`\r\x1b[2K\x1b[2m[from ${from}]\x1b[0m ${text.replace(/\r?\n/g, '\r\n')}\r\n`);
     this.conversation.add('user', userContent);
     record({ from, to: this.name, content: userContent }, 'delivered');
-    this.busy = true;
     this.repl.setBusy(true);
     const controller = new AbortController();
     this.current = controller;
@@ -229,7 +227,6 @@ export class ModelCi implements BusCi {
       return { text: partial, partial: partial.length > 0, error: failure.kind === 'cancelled' ? 'stopped' : failure.message };
     } finally {
       this.current = undefined;
-      this.busy = false;
       this.terminal.outputText('\r\n');
       this.repl.setBusy(false);
       // Latency and errors changed: tell watchers (without rewriting the registry).

@@ -92,16 +92,17 @@ export class IncompleteStream extends Error {
   }
 }
 
-/** True if an error (or its cause) is a refused/unresolvable connection. */
+/**
+ * True if an error (or its cause) is a refused/unresolvable connection. Each provider maps its SDK's
+ * connection errors to {@link Unreachable}; the codes catch what reaches here unmapped.
+ */
 function isConnectionFailure(error: unknown): boolean {
   if (error instanceof Unreachable) return true;
   for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 5; e = Reflect.get(e, 'cause'), depth++) {
     const code: unknown = Reflect.get(e, 'code');
     if (typeof code === 'string' && /^(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|EAI_AGAIN|UND_ERR_CONNECT_TIMEOUT)$/.test(code)) return true;
-    const name: unknown = Reflect.get(e, 'name');
-    if (name === 'APIConnectionError' && depth === 0 && !/timed? ?out/i.test(String(Reflect.get(e, 'message')))) return true;
   }
-  return error instanceof TypeError && /fetch failed/i.test(error.message);
+  return false;
 }
 
 function detail(error: unknown): string {

@@ -5,9 +5,9 @@
 import { explain, PROVIDER_NAMES, ProviderFailure, type ChatTurn, type Provider } from './provider';
 
 /** Rate-limited requests are retried at most this many times… */
-export const RATE_LIMIT_RETRIES = 2;
+const RATE_LIMIT_RETRIES = 2;
 /** …and only when the provider asks to wait no longer than this. */
-export const RATE_LIMIT_MAX_WAIT_MS = 20_000;
+const RATE_LIMIT_MAX_WAIT_MS = 20_000;
 /** Without `retry-after`, wait this long before retrying. */
 const RATE_LIMIT_DEFAULT_WAIT_MS = 1000;
 
