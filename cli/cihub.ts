@@ -41,8 +41,9 @@ import {
   describeZodError,
 } from '../server/protocol';
 import { hubPaths } from '../server/paths';
-import { HUB_NODE_FLAGS, HubClient, HubRequestError, connectSocket, hubSocket, startHub } from '../client/hubClient';
+import { HUB_NODE_FLAGS, HubClient, connectSocket, hubSocket, startHub } from '../client/hubClient';
 import { processEnv } from '../server/env';
+import { errorMessage } from '../server/errors';
 import { attach, DETACH_KEY_NAME } from './attach';
 import { defaultWrapName, wrap } from './wrap';
 import { formatList, formatStatus, tildify } from '../client/format';
@@ -142,7 +143,7 @@ function parse<const O extends NonNullable<ParseArgsConfig['options']>>(args: st
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new UsageError(errorMessage(error));
   }
 }
 
@@ -506,7 +507,8 @@ async function run(argv: string[]): Promise<number> {
       const client = await connect();
       if (positionals.length === 0) {
         const config = await client.call(GetConfig, {});
-        process.stdout.write(values.json ? `${JSON.stringify(config, null, 2)}\n` : `${describeConfig(config)}\n`);
+        if (values.json) printJson(config);
+        else process.stdout.write(`${describeConfig(config)}\n`);
         return 0;
       }
       const [key, value] = positionals;
@@ -614,7 +616,7 @@ run(process.argv.slice(2))
       process.exitCode = 2;
       return;
     }
-    const message = error instanceof HubRequestError || error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     process.stderr.write(`cihub: ${message.split('\n')[0]}\n`);
     process.exitCode = 1;
   },

@@ -39,7 +39,6 @@ export async function wrap(options: WrapOptions): Promise<number> {
   const term = takeTerminal();
   const cwd = process.cwd();
   let client: HubClient | undefined;
-  let registered = false;
   /** What the hub missed while unreachable (or not yet registered), in order: output and typed keys. */
   const offline: { typed: boolean; data: string }[] = [];
   let offlineBytes = 0;
@@ -47,7 +46,7 @@ export async function wrap(options: WrapOptions): Promise<number> {
   let exit: PtyExit | undefined;
 
   const toHub = (data: string, typed = false) => {
-    if (client && registered) {
+    if (client) {
       void client.notify(typed ? WrapTyped : WrapOutput, { name: options.name, data });
       return;
     }
@@ -84,15 +83,12 @@ export async function wrap(options: WrapOptions): Promise<number> {
   term.onResize(() => {
     const { cols, rows } = term.size();
     pty.resize(cols, rows);
-    if (client && registered) void client.notify(WrapResize, { name: options.name, cols, rows });
+    if (client) void client.notify(WrapResize, { name: options.name, cols, rows });
   });
 
   /** Tells the hub how the command ended (when registered), then lets `wrap` return. */
   const end = async (result: PtyExit): Promise<void> => {
-    if (client && registered) {
-      // A hub that went away meanwhile restores the CI as cut off; nothing more to tell it.
-      await client.notify(WrapExit, { name: options.name, ...result }).catch(() => undefined);
-    }
+    if (client) await client.notify(WrapExit, { name: options.name, ...result });
     client?.close();
     finish(result.signal ? 128 + signalNumber(result.signal) : (result.exitCode ?? 0));
   };
@@ -107,10 +103,13 @@ export async function wrap(options: WrapOptions): Promise<number> {
       if (exit) await end(exit);
     }
   };
+  const retryLater = () => {
+    if (!exit) setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+  };
   const tryRegister = async (): Promise<void> => {
     const c = await options.connect().catch(() => undefined);
     if (!c) {
-      if (!exit) setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+      retryLater();
       return;
     }
     c.on(WrapInput, ({ name, data }) => {
@@ -122,8 +121,7 @@ export async function wrap(options: WrapOptions): Promise<number> {
     c.onClose(() => {
       if (client !== c) return;
       client = undefined;
-      registered = false;
-      if (!exit) setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+      retryLater();
     });
     try {
       await c.call(Wrap, { name: options.name, command: options.command, cwd, project: options.project, pid: pty.pid, ...term.size() });
@@ -132,13 +130,12 @@ export async function wrap(options: WrapOptions): Promise<number> {
       if (error instanceof HubRequestError) {
         // The hub refused (a name clash): say so and keep running the command, unregistered.
         process.stderr.write(`[cihub] not registered with the hub: ${error.message}\r\n`);
-      } else if (!exit) {
-        setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+      } else {
+        retryLater();
       }
       return;
     }
     client = c;
-    registered = true;
     for (const { typed, data } of offline.splice(0)) void c.notify(typed ? WrapTyped : WrapOutput, { name: options.name, data });
     offlineBytes = 0;
   };

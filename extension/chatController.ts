@@ -29,13 +29,14 @@ import {
   type CiInfo,
   type ProjectInfo,
 } from '../server/protocol';
+import { processEnv } from '../server/env';
+import { errorMessage } from '../server/errors';
 import { formatList, formatStatus, table, describeQueueStats } from '../client/format';
 import type { HubConnection } from './hubConnection';
 import type { ChatViewProvider } from './chatView';
 import type { Terminals } from './terminals';
 import type { CiView, ProjectView, WebviewToHost } from './webviewProtocol';
 import { parseChatInput, splitWords, SLASH_HELP, type SlashCommand } from './slashCommands';
-import { hostEnvironment } from './environment';
 import type { Settings } from './settings';
 import { parseModelSpec, type Models } from './models';
 
@@ -68,14 +69,12 @@ function findOnPath(command: string, env: NodeJS.ProcessEnv): string | undefined
   return undefined;
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export class ChatController implements vscode.Disposable {
   private projects: ProjectInfo[] = [];
   private cis: CiInfo[] = [];
   private selected: string | undefined;
+  /** The last `cis` the webview got (JSON, and for which project), to leave out posts that change nothing. */
+  private postedCis: { project: string; json: string } | undefined;
   /** Messages typed while the user chooses a default CI: sent once it exists. */
   private readonly pending = new Map<string, string>();
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -157,13 +156,22 @@ export class ChatController implements vscode.Disposable {
   }
 
   private cisChanged(): void {
-    if (this.selected) this.view.post({ type: 'cis', project: this.selected, cis: this.ciViews(this.selected) });
+    if (this.selected) this.postCis(this.selected, true);
     this.changeEmitter.fire();
+  }
+
+  private postCis(project: string, onlyIfChanged: boolean): void {
+    const cis = this.ciViews(project);
+    const json = JSON.stringify(cis);
+    if (onlyIfChanged && this.postedCis?.project === project && this.postedCis.json === json) return;
+    this.postedCis = { project, json };
+    this.view.post({ type: 'cis', project, cis });
   }
 
   /** Sends the webview everything (after `ready`, and after each reconnect). */
   private async init(): Promise<void> {
     if (this.hub.state !== 'connected') {
+      this.postedCis = undefined;
       this.view.post({ type: 'init', projects: this.projectViews(), selected: this.selected, cis: [], entries: [], hub: this.hub.state });
       return;
     }
@@ -172,6 +180,8 @@ export class ChatController implements vscode.Disposable {
       this.cis = (await this.hub.call(List, {})).cis;
       this.ensureSelection();
       const entries = this.selected ? (await this.hub.call(ChatHistory, { project: this.selected })).entries : [];
+      // A reloaded webview starts from what `init` gives it.
+      this.postedCis = undefined;
       this.view.post({
         type: 'init',
         projects: this.projectViews(),
@@ -182,7 +192,7 @@ export class ChatController implements vscode.Disposable {
       });
       this.changeEmitter.fire();
     } catch (error) {
-      this.view.post({ type: 'hub', state: this.hub.state, message: errorText(error) });
+      this.view.post({ type: 'hub', state: this.hub.state, message: errorMessage(error) });
     }
   }
 
@@ -227,12 +237,12 @@ export class ChatController implements vscode.Disposable {
     this.selected = project;
     await this.state.update(SELECTED, project);
     this.view.post({ type: 'history', project, entries: (await this.hub.call(ChatHistory, { project })).entries });
-    this.view.post({ type: 'cis', project, cis: this.ciViews(project) });
+    this.postCis(project, false);
   }
 
   /** Handles a message from the webview. */
   handle(message: WebviewToHost): void {
-    void this.dispatch(message).catch((error) => this.fail(this.selected, errorText(error)));
+    void this.dispatch(message).catch((error) => this.fail(this.selected, errorMessage(error)));
   }
 
   private async dispatch(message: WebviewToHost): Promise<void> {
@@ -314,7 +324,7 @@ export class ChatController implements vscode.Disposable {
       this.view.post({ type: 'chooseDefaultCi', project, options: this.defaultCiOptions() });
       return undefined;
     }
-    return this.hub.call(EnsureDefaultCi, { project, command, env: hostEnvironment(), policy: s.defaultCiPolicy, keep: s.keepDefaultCis });
+    return this.hub.call(EnsureDefaultCi, { project, command, env: processEnv(), policy: s.defaultCiPolicy, keep: s.keepDefaultCis });
   }
 
   private defaultCiOptions(): { id: string; label: string; detail: string }[] {
@@ -370,7 +380,7 @@ export class ChatController implements vscode.Disposable {
             return this.note(project, 'system', `Started model CI \`${ci.name}\`: ${ci.model?.provider} \`${ci.model?.model}\` at ${ci.model?.baseUrl}. Message it with \`@${ci.name} …\`.`);
           }
           const run = command.command ?? this.defaultCommand() ?? [process.env.SHELL ?? '/bin/sh'];
-          const ci = await this.hub.call(Spawn, { kind: 'process', name: command.ci, command: run, cwd: project, project, env: hostEnvironment() });
+          const ci = await this.hub.call(Spawn, { kind: 'process', name: command.ci, command: run, cwd: project, project, env: processEnv() });
           if (ci.state === 'failed') return this.note(project, 'error', `${ci.name} failed: ${ci.reason ?? 'unknown reason'}`);
           return this.note(project, 'system', `Started \`${ci.name}\` (pid ${ci.pid}): \`${run.join(' ')}\`. Message it with \`@${ci.name} …\`, open its terminal with \`/attach ${ci.name}\`.`);
         }
@@ -396,7 +406,7 @@ export class ChatController implements vscode.Disposable {
           return this.export(project, command.ci, command.format);
       }
     } catch (error) {
-      return this.note(project, 'error', errorText(error));
+      return this.note(project, 'error', errorMessage(error));
     }
   }
 

@@ -4,13 +4,14 @@
  */
 import * as vscode from 'vscode';
 import { CI_NAME_PATTERN, describeBadName, Kill, Logs, Restart, Send, Spawn, Status, StopHub } from '../server/protocol';
+import { processEnv } from '../server/env';
+import { errorMessage } from '../server/errors';
 import { formatStatus } from '../client/format';
 import { HubUnavailable, type HubConnection } from './hubConnection';
 import type { ChatController } from './chatController';
 import type { ChatViewProvider } from './chatView';
 import type { Terminals } from './terminals';
 import { splitWords } from './slashCommands';
-import { hostEnvironment } from './environment';
 import type { Models } from './models';
 
 /** Scheme of the read-only status document. */
@@ -34,7 +35,7 @@ export function registerCommands(
       try {
         await run(...args);
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = errorMessage(error);
         output.error(`${id}: ${message}`);
         if (error instanceof HubUnavailable) void vscode.window.showWarningMessage(`Projects Chat: ${message}`);
         else void vscode.window.showErrorMessage(`Projects Chat: ${message}`, 'Show Logs').then((a) => a && output.show());
@@ -59,7 +60,7 @@ export function registerCommands(
       const words = splitWords(line);
       if (!Array.isArray(words) || words.length === 0) throw new Error(Array.isArray(words) ? 'give a command' : words.error);
       const project = chat.selectedProject;
-      const ci = await hub.call(Spawn, { kind: 'process', name, command: words, cwd: project, project, env: hostEnvironment() });
+      const ci = await hub.call(Spawn, { kind: 'process', name, command: words, cwd: project, project, env: processEnv() });
       if (ci.state === 'failed') throw new Error(`${name} failed: ${ci.reason ?? 'unknown reason'}`);
       void vscode.window.showInformationMessage(`Started ${name} (pid ${ci.pid}).`, 'Open Terminal').then((a) => a && terminals.show(name));
     }),
@@ -143,7 +144,7 @@ export function registerCommands(
         output.info(`--- the hub's recent log (${lines.length} lines) ---`);
         for (const line of lines) output.appendLine(`  ${line}`);
       } catch (error) {
-        output.warn(`hub log unavailable: ${error instanceof Error ? error.message : String(error)}`);
+        output.warn(`hub log unavailable: ${errorMessage(error)}`);
       }
       output.show();
     }),

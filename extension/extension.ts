@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import { Event, RegisterProjects, SetConfig, Watch } from '../server/protocol';
+import { errorMessage } from '../server/errors';
 import { HubConnection } from './hubConnection';
 import { ChatViewProvider } from './chatView';
 import { ChatController } from './chatController';
@@ -15,8 +16,12 @@ import { hubConfigOf, readSettings, type Settings } from './settings';
 import { Models } from './models';
 
 /** This window's workspace folders on disk. */
+function localWorkspaceFolders(): vscode.WorkspaceFolder[] {
+  return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file');
+}
+
 function localFolders(): string[] {
-  return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+  return localWorkspaceFolders().map((f) => f.uri.fsPath);
 }
 
 export function activate(context: vscode.ExtensionContext): void {
@@ -38,7 +43,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const refreshStatus = () => statusBar.update(hub.state, hub.message, chat.allCis);
 
   const register = async () => {
-    const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => ({ path: f.uri.fsPath, name: f.name }));
+    const folders = localWorkspaceFolders().map((f) => ({ path: f.uri.fsPath, name: f.name }));
     await hub.call(RegisterProjects, { window: `${vscode.env.appName} ${vscode.workspace.name ?? '(no folder)'} ${vscode.env.sessionId.slice(0, 8)}`, folders });
   };
   const pushSettings = () => hub.call(SetConfig, hubConfigOf(settings));
@@ -61,7 +66,7 @@ export function activate(context: vscode.ExtensionContext): void {
         await pushSettings();
         await models.pushKeys();
       } catch (error) {
-        output.error(`setting up the hub connection failed: ${error instanceof Error ? error.message : String(error)}`);
+        output.error(`setting up the hub connection failed: ${errorMessage(error)}`);
       }
     }),
     hub.on(Event, (event) => {

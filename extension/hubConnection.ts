@@ -13,9 +13,9 @@ import { CloseAction, ErrorAction, LanguageClient, State, type MessageTransports
 import type { z } from 'zod';
 import { describeZodError, type NotificationDef, type RequestDef } from '../server/protocol';
 import { SocketReader, SocketWriter } from '../server/transport';
-import { connectSocket, hubSocket, startHub } from '../client/hubClient';
-
-export type HubState = 'connecting' | 'connected' | 'restarting' | 'down';
+import { errorMessage } from '../server/errors';
+import { connectSocket, hubSocket, parseResult, startHub } from '../client/hubClient';
+import type { HubState } from './webviewProtocol';
 
 /** Reconnect delays after the hub went away: from this, doubling… */
 const RETRY_MIN_MS = 500;
@@ -102,7 +102,7 @@ export class HubConnection implements vscode.Disposable {
     try {
       await this.client.start();
     } catch (error) {
-      this.lostConnection(error instanceof Error ? error.message : String(error));
+      this.lostConnection(errorMessage(error));
     }
   }
 
@@ -140,9 +140,7 @@ export class HubConnection implements vscode.Disposable {
       throw new HubUnavailable(this.stateValue === 'connecting' ? 'the hub is starting…' : 'the hub is restarting… try again in a moment');
     }
     const raw: unknown = await this.client.sendRequest(def.method, params);
-    const parsed = def.result.safeParse(raw);
-    if (!parsed.success) throw new Error(`the hub answered ${def.method} with an unexpected shape: ${describeZodError(parsed.error)}`);
-    return parsed.data;
+    return parseResult(def, raw);
   }
 
   notify<P extends z.ZodType>(def: NotificationDef<P>, params: z.input<P>): void {

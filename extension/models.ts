@@ -5,24 +5,27 @@
  */
 import * as vscode from 'vscode';
 import { DEFAULT_BASE_URL, KEY_ENV, ListModels, ProviderKind, SetKey } from '../server/protocol';
+import { errorMessage } from '../server/errors';
 import type { HubConnection } from './hubConnection';
 
-export type Provider = ProviderKind;
-
-const PROVIDERS: readonly { id: Provider; label: string; detail: string; needsKey: boolean }[] = [
-  { id: 'ollama', label: 'Ollama', detail: 'local models, no key', needsKey: false },
-  { id: 'openai', label: 'OpenAI-compatible', detail: 'OpenAI, LM Studio, vLLM, llama.cpp… (a key for OpenAI itself)', needsKey: true },
-  { id: 'anthropic', label: 'Anthropic', detail: 'Claude models (needs a key)', needsKey: true },
+const PROVIDERS: readonly { id: ProviderKind; label: string; detail: string }[] = [
+  { id: 'ollama', label: 'Ollama', detail: 'local models, no key' },
+  { id: 'openai', label: 'OpenAI-compatible', detail: 'OpenAI, LM Studio, vLLM, llama.cpp… (a key for OpenAI itself)' },
+  { id: 'anthropic', label: 'Anthropic', detail: 'Claude models (needs a key)' },
 ];
 
-function secretName(provider: Provider): string {
+function needsKey(provider: ProviderKind): boolean {
+  return KEY_ENV[provider] !== undefined;
+}
+
+function secretName(provider: ProviderKind): string {
   return `projectsChat.apiKey.${provider}`;
 }
 
 const MODEL_SPEC = new RegExp(`^(${ProviderKind.options.join('|')}):([^@\\s]+)(?:@(\\S+))?$`);
 
 /** `ollama:llama3.2`, `openai:gpt-4.1@http://127.0.0.1:1234/v1`: a model CI spec, or undefined for a command line. */
-export function parseModelSpec(setting: string): { provider: Provider; model: string; baseUrl?: string } | undefined {
+export function parseModelSpec(setting: string): { provider: ProviderKind; model: string; baseUrl?: string } | undefined {
   const m = MODEL_SPEC.exec(setting.trim());
   if (!m) return undefined;
   const provider = ProviderKind.parse(m[1]);
@@ -44,9 +47,8 @@ export class Models {
   }
 
   /** Makes sure a key is known for `provider`: stored, in the environment, or asked for now (once). */
-  async ensureKey(provider: Provider, baseUrl: string | undefined): Promise<boolean> {
-    const info = PROVIDERS.find((p) => p.id === provider);
-    if (!info?.needsKey) return true;
+  async ensureKey(provider: ProviderKind, baseUrl: string | undefined): Promise<boolean> {
+    if (!needsKey(provider)) return true;
     // A local OpenAI-compatible server rarely wants a key.
     if (baseUrl && /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(baseUrl)) return true;
     if (await this.secrets.get(secretName(provider))) return true;
@@ -56,11 +58,11 @@ export class Models {
   }
 
   /** Asks for a provider's key, stores it in SecretStorage and hands it to the hub. */
-  async setKey(provider?: Provider): Promise<boolean> {
+  async setKey(provider?: ProviderKind): Promise<boolean> {
     const chosen =
       provider ??
       (await vscode.window.showQuickPick(
-        PROVIDERS.filter((p) => p.needsKey).map((p) => ({ label: p.label, detail: p.detail, id: p.id })),
+        PROVIDERS.filter((p) => needsKey(p.id)).map((p) => ({ label: p.label, detail: p.detail, id: p.id })),
         { title: 'Set the API key of which provider?' },
       ))?.id;
     if (!chosen) return false;
@@ -81,7 +83,7 @@ export class Models {
    * Picks a provider and one of the models it reports. Returns undefined if the user cancels; a
    * provider that cannot be reached is explained and the user may type a model name instead.
    */
-  async pick(): Promise<{ provider: Provider; model: string; baseUrl?: string } | undefined> {
+  async pick(): Promise<{ provider: ProviderKind; model: string; baseUrl?: string } | undefined> {
     const provider = await vscode.window.showQuickPick(
       PROVIDERS.map((p) => ({ label: p.label, detail: p.detail, id: p.id, url: DEFAULT_BASE_URL[p.id] })),
       { title: 'Model CI (1/3): provider' },
@@ -101,7 +103,7 @@ export class Models {
     try {
       models = (await this.hub.call(ListModels, { provider: provider.id, baseUrl })).models;
     } catch (error) {
-      problem = error instanceof Error ? error.message : String(error);
+      problem = errorMessage(error);
     }
     if (models.length) {
       const model = await vscode.window.showQuickPick(models, { title: `Model CI (3/3): model (${provider.label} reports ${models.length})` });

@@ -1,7 +1,7 @@
 /** The status bar item: hub state, running CIs, unread messages; clicking opens the chat. */
 import * as vscode from 'vscode';
 import type { CiInfo } from '../server/protocol';
-import type { HubState } from './hubConnection';
+import type { HubState } from './webviewProtocol';
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem('projectsChat.status', vscode.StatusBarAlignment.Left, 50);

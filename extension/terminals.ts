@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { Attach, AttachEnded, AttachResize, Detach, Input, List, Output, type CiInfo } from '../server/protocol';
+import { errorMessage } from '../server/errors';
 import type { HubConnection } from './hubConnection';
 
 /** workspaceState key: the CIs this window had terminals on, to bring them back after a reload. */
@@ -47,7 +48,7 @@ class CiPseudoterminal implements vscode.Pseudoterminal {
     } catch (error) {
       this.terminals.unroute(attachId);
       this.attachId = undefined;
-      this.writeEmitter.fire(`\r\n\x1b[33m[Projects Chat] cannot attach to ${this.ci}: ${error instanceof Error ? error.message : String(error)}\x1b[0m\r\n`);
+      this.writeEmitter.fire(`\r\n\x1b[33m[Projects Chat] cannot attach to ${this.ci}: ${errorMessage(error)}\x1b[0m\r\n`);
     }
   }
 

@@ -41,6 +41,7 @@ export const CiView = z.object({
 export type CiView = z.infer<typeof CiView>;
 
 export const HubState = z.enum(['connecting', 'connected', 'restarting', 'down']);
+export type HubState = z.infer<typeof HubState>;
 
 /** A way to create a project's default CI when none is configured. */
 export const DefaultCiOption = z.object({ id: z.string(), label: z.string(), detail: z.string() });
@@ -65,8 +66,6 @@ export const HostToWebview = z.discriminatedUnion('type', [
   z.object({ type: z.literal('hub'), state: HubState, message: z.string().optional() }),
   /** No default CI is configured for this project: offer these choices instead of failing. */
   z.object({ type: z.literal('chooseDefaultCi'), project: z.string(), options: z.array(DefaultCiOption) }),
-  /** Put this text in the input (e.g. "/spawn " from a button), and focus it. */
-  z.object({ type: z.literal('fillInput'), text: z.string() }),
 ]);
 export type HostToWebview = z.infer<typeof HostToWebview>;
 

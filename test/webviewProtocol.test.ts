@@ -37,7 +37,6 @@ test('host → webview: every message type validates', () => {
     { type: 'hub', state: 'down', message: 'it exited' },
     { type: 'hub', state: 'restarting' },
     { type: 'chooseDefaultCi', project: PROJECT, options: [{ id: 'ollama', label: 'Ollama', detail: 'local' }] },
-    { type: 'fillInput', text: '/spawn ' },
   ];
   for (const message of messages) {
     const parsed = HostToWebview.safeParse(message);
@@ -62,7 +61,6 @@ test('host → webview: invalid messages are rejected', () => {
     { type: 'cis', project: PROJECT, cis: [{ ...ci, kind: 'robot' }] },
     { type: 'projects', projects: [{ path: PROJECT, name: 'app', here: 'yes', windows: 1 }] },
     { type: 'chooseDefaultCi', project: PROJECT, options: [{ id: 'x' }] },
-    { type: 'fillInput' },
   ];
   for (const message of invalid) assert.equal(HostToWebview.safeParse(message).success, false, JSON.stringify(message));
 });

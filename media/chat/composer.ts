@@ -15,7 +15,7 @@ export interface ComposerActions {
 
 export interface Composer {
   readonly element: HTMLElement;
-  /** Replaces the input's text and focuses it (`fillInput`). */
+  /** Replaces the input's text and focuses it. */
   fill(text: string): void;
   setPlaceholder(text: string): void;
   /** Whether there is a project to send to. */

@@ -146,9 +146,6 @@ function handle(message: HostToWebview): void {
       model.choices.set(message.project, { project: message.project, projectName: projectName(message.project), options: message.options });
       showChoice();
       return;
-    case 'fillInput':
-      composer.fill(message.text);
-      return;
     default:
       message satisfies never;
   }

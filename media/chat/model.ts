@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { DefaultCiOption, HubState } from '../../extension/webviewProtocol';
 
 export interface HubStatus {
-  state: z.infer<typeof HubState>;
+  state: HubState;
   message?: string;
 }
 
