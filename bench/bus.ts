@@ -8,8 +8,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Receive, Ack, Spawn } from '../server/protocol';
-import { benchHub, percentile, report, sleep } from './common';
+import { List, Receive, Ack, Spawn } from '../server/protocol';
+import { waitFor } from '../test/helpers';
+import { benchHub, percentile, report } from './common';
 
 const ROUND_TRIPS = 3000;
 const THROUGHPUT_MESSAGES = 200_000;
@@ -116,7 +117,7 @@ export async function busBenchmarks(): Promise<void> {
   try {
     await hub.client.call(Spawn, { kind: 'process', name: 'sink', command: ['sleep', '3600'] });
     const busSocket = path.join(hub.env.CIHUB_HOME ?? '', 'run', 'bus', 'sink.sock');
-    await sleep(200);
+    await waitFor(() => fs.existsSync(busSocket), 10_000, 'the bus socket of sink');
 
     const rawLat = await roundTrips(raw.socket, message);
     const busLat = await roundTrips(busSocket, (i) => message(1_000_000 + i));
@@ -155,7 +156,11 @@ export async function busBenchmarks(): Promise<void> {
     await Promise.all(
       Array.from({ length: FANOUT_CIS }, (_, i) => hub.client.call(Spawn, { kind: 'process', name: `fan${i}`, command: ['sleep', '3600'] })),
     );
-    await sleep(500);
+    await waitFor(
+      async () => (await hub.client.call(List, {})).cis.filter((c) => c.name.startsWith('fan') && c.state === 'running').length === FANOUT_CIS,
+      15_000,
+      `${FANOUT_CIS} CIs running`,
+    );
     const fan = await lineClient(busSocket);
     const fanLat: number[] = [];
     for (let i = 0; i < FANOUTS; i++) {

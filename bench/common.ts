@@ -9,7 +9,7 @@ import { hubPaths } from '../server/paths';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
-export interface BenchHub {
+interface BenchHub {
   env: NodeJS.ProcessEnv;
   pid: number;
   client: HubClient;
@@ -50,7 +50,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export function percentile(values: number[], p: number): number {
+export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 }
@@ -64,7 +64,7 @@ export function rssOf(pid: number): number {
 
 export const MB = 1024 * 1024;
 
-export interface Row {
+interface Row {
   section: string;
   metric: string;
   raw?: string;

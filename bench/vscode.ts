@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as pty from 'node-pty';
 import { z } from 'zod';
 import { ChatSend, Event, RegisterProjects, Spawn, Watch } from '../server/protocol';
+import { within } from '../test/helpers';
 import { ROOT, benchHub, percentile, report } from './common';
 
 /** Chat messages timed, in each of: bare node-pty, hub without VS Code, VS Code. */
@@ -42,15 +43,6 @@ const p50 = (v: number[]): number => percentile(v, 0.5);
 const p95 = (v: number[]): number => percentile(v, 0.95);
 const times = (a: number, b: number): string => `×${a / b >= 100 ? (a / b).toFixed(0) : (a / b).toFixed(1)}`;
 const load = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ');
-
-/** Rejects after `limit` ms unless `promise` settled. */
-function within<T>(promise: Promise<T>, limit: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${limit} ms waiting for ${what}`)), limit);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 /** A project folder named like the one VS Code opens (the agent names itself after it). */
 function projectDir(): { root: string; app: string } {

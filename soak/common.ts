@@ -6,8 +6,9 @@ import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { HubClient } from '../client/hubClient';
 import { List } from '../server/protocol';
+import { MB, percentile as benchPercentile, rssOf, sleep } from '../bench/common';
 
-export const MB = 1024 * 1024;
+export { MB, rssOf, sleep };
 
 /** One measured figure; `ok` is set when there is a target to hold. */
 export interface Figure {
@@ -48,24 +49,13 @@ export class Findings {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
+/** {@link benchPercentile}, NaN for no values. */
 export function percentile(values: readonly number[], p: number): number {
-  if (!values.length) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  return values.length ? benchPercentile(values, p) : NaN;
 }
 
 export const ms = (n: number): string => `${n.toFixed(1)} ms`;
 export const mib = (bytes: number): string => `${(bytes / MB).toFixed(1)} MiB`;
-
-/** Resident memory of a process, bytes. */
-export function rssOf(pid: number): number {
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-  return kb * 1024;
-}
 
 /** CPU time (user + system) a process has used, in ms: all its threads, or only its main thread (its event loop). */
 export function cpuMsOf(pid: number, mainThreadOnly = false): number {

@@ -11,7 +11,7 @@ import { Attach, List, Output, Receive, Ack, Send, SetConfig, Spawn } from '../s
 import { FIXTURES, alive, castOutput, cihub, connect, hasCommand, hubPid, inPty, makeHome, readCast, sessionsOf, startHub, waitFor, type Home } from '../test/helpers';
 import { Findings, ms, percentile, sleep } from './common';
 
-export interface HubCrashOptions {
+interface HubCrashOptions {
   /** Load in total, spread over the crashes. */
   seconds: number;
   crashes: number;

@@ -11,11 +11,10 @@ import * as pty from 'node-pty';
 import type { HubClient } from '../client/hubClient';
 import { Attach, Input, Kill, List, Output, Send, SetConfig, Spawn } from '../server/protocol';
 import { BACKOFF_INITIAL_MS } from '../server/ci';
-import { FIXTURES, alive, ciInfo, connect, hubPid, makeHome, sessionMembers, startHub, waitFor } from '../test/helpers';
-import { hubLog } from '../test/fixtures/hardening';
+import { FIXTURES, alive, ciInfo, connect, hubLog, hubPid, makeHome, sessionMembers, startHub, waitFor } from '../test/helpers';
 import { Findings, MB, RpcProbe, cpuMsOf, mib, ms, percentile, rssOf, sleep } from './common';
 
-export interface MisbehaviourOptions {
+interface MisbehaviourOptions {
   /** How long the misbehaving agents run together. */
   seconds: number;
 }

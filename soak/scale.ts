@@ -10,10 +10,10 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { HubClient } from '../client/hubClient';
 import { Ack, Attach, Event, List, Output, Receive, Send, SetConfig, Spawn, Watch } from '../server/protocol';
-import { FIXTURES, castOutput, connect, hubPid, makeHome, sessionsOf, startHub, waitFor } from '../test/helpers';
+import { FIXTURES, castOutput, connect, hubPid, makeHome, sessionsOf, startHub, waitFor, within } from '../test/helpers';
 import { Findings, MB, RssSampler, mib, ms, percentile, sleep } from './common';
 
-export interface ScaleOptions {
+interface ScaleOptions {
   cis: number;
   projects: number;
   clients: number;
@@ -120,12 +120,7 @@ export async function scale(options: ScaleOptions, findings = new Findings('scal
     running = false;
     const drainStarted = performance.now();
     // Senders stop; inbox drainers go on until their inboxes are empty (bounded: stuck queues fail here).
-    await Promise.race([
-      Promise.all(loops),
-      sleep(60_000).then(() => {
-        throw new Error('inboxes not drained within 60 s of the last send');
-      }),
-    ]);
+    await within(Promise.all(loops), 60_000, 'the inboxes to drain after the last send');
     const injects = names.filter((n) => !inboxes.includes(n));
     await waitFor(async () => (await s.call(List, {})).cis.filter((c) => injects.includes(c.name)).every((c) => c.queue?.depth === 0), 60_000, 'every inject queue to empty');
     const drained = performance.now() - drainStarted;

@@ -7,10 +7,10 @@ import * as assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { connectSocket, HubClient } from '../client/hubClient';
-import { Attach, AttachEnded, AttachResize, Detach, Input, List, Output, Spawn, Wrap, WrapExit, WrapOutput } from '../server/protocol';
+import { Attach, AttachEnded, AttachResize, Detach, Input, Output, Spawn, Wrap, WrapExit, WrapOutput } from '../server/protocol';
 import { Pty, type PtyExit } from '../server/pty';
 import { processEnv } from '../server/env';
-import { CIHUB, castOutput, ciInfo, makeHome, sessionsOf, startHub, waitFor, connect, ok, withHub } from './helpers';
+import { CIHUB, castOutput, ciInfo, findCi, makeHome, sessionsOf, waitFor, connect, ok, withHub } from './helpers';
 
 type Kind = 'replay' | 'live' | 'resync';
 
@@ -49,9 +49,7 @@ function watch(client: HubClient, attachId: string) {
 
 
 test('attach replays the current screen, then streams live; input reaches the agent', async () => {
-  const home = makeHome();
-  const client = await startHub(home);
-  try {
+  await withHub(async (home, client) => {
     await client.call(Spawn, {
       kind: 'process',
       name: 'agent',
@@ -70,95 +68,88 @@ test('attach replays the current screen, then streams live; input reaches the ag
     await client.notify(Detach, { attachId });
     await waitFor(async () => (await ciInfo(client, 'agent')).attached === 0, 15_000, 'detach');
     assert.equal((await ciInfo(client, 'agent')).state, 'running');
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
+  });
 });
 
 test('several clients at once: input from any goes in, all see output; size follows the most recent attach', async () => {
-  const home = makeHome();
-  const a = await startHub(home);
-  const b = await connect(home);
-  try {
-    await a.call(Spawn, { kind: 'process', name: 'shared', command: ['sh', '-c', 'while read x; do echo "got:$x"; stty size; done'] });
-    const idA = randomUUID();
-    const idB = randomUUID();
-    const seenA = watch(a, idA);
-    const seenB = watch(b, idB);
-    await a.call(Attach, { name: 'shared', attachId: idA, cols: 100, rows: 30 });
-    assert.equal((await ciInfo(a, 'shared')).cols, 100);
-    await b.call(Attach, { name: 'shared', attachId: idB, cols: 90, rows: 20 });
-    const sized = await ciInfo(a, 'shared');
-    assert.deepEqual([sized.cols, sized.rows, sized.attached], [90, 20, 2]);
-    await b.notify(Input, { attachId: idB, data: 'from-b\r' });
-    await waitFor(() => seenA.live.includes('got:from-b') && seenB.live.includes('got:from-b'), 15_000, 'both see b');
-    await waitFor(() => seenA.live.includes('20 90'), 15_000, 'the agent sees 90x20');
-    await a.notify(Input, { attachId: idA, data: 'from-a\r' });
-    await waitFor(() => seenA.live.includes('got:from-a') && seenB.live.includes('got:from-a'), 15_000, 'both see a');
-    // A resize from the older attachment does not take the size back…
-    await a.notify(AttachResize, { attachId: idA, cols: 110, rows: 33 });
-    await b.notify(AttachResize, { attachId: idB, cols: 95, rows: 21 });
-    await waitFor(async () => (await ciInfo(a, 'shared')).cols === 95, 15_000, 'b resizes');
-    // …until the most recent one leaves.
-    await b.notify(Detach, { attachId: idB });
-    await waitFor(async () => (await ciInfo(a, 'shared')).cols === 110, 15_000, 'size back to a');
-  } finally {
-    a.close();
-    b.close();
-    await home.cleanup();
-  }
+  await withHub(async (home, a) => {
+    const b = await connect(home);
+    try {
+      await a.call(Spawn, { kind: 'process', name: 'shared', command: ['sh', '-c', 'while read x; do echo "got:$x"; stty size; done'] });
+      const idA = randomUUID();
+      const idB = randomUUID();
+      const seenA = watch(a, idA);
+      const seenB = watch(b, idB);
+      await a.call(Attach, { name: 'shared', attachId: idA, cols: 100, rows: 30 });
+      assert.equal((await ciInfo(a, 'shared')).cols, 100);
+      await b.call(Attach, { name: 'shared', attachId: idB, cols: 90, rows: 20 });
+      const sized = await ciInfo(a, 'shared');
+      assert.deepEqual([sized.cols, sized.rows, sized.attached], [90, 20, 2]);
+      await b.notify(Input, { attachId: idB, data: 'from-b\r' });
+      await waitFor(() => seenA.live.includes('got:from-b') && seenB.live.includes('got:from-b'), 15_000, 'both see b');
+      await waitFor(() => seenA.live.includes('20 90'), 15_000, 'the agent sees 90x20');
+      await a.notify(Input, { attachId: idA, data: 'from-a\r' });
+      await waitFor(() => seenA.live.includes('got:from-a') && seenB.live.includes('got:from-a'), 15_000, 'both see a');
+      // A resize from the older attachment does not take the size back…
+      await a.notify(AttachResize, { attachId: idA, cols: 110, rows: 33 });
+      await b.notify(AttachResize, { attachId: idB, cols: 95, rows: 21 });
+      await waitFor(async () => (await ciInfo(a, 'shared')).cols === 95, 15_000, 'b resizes');
+      // …until the most recent one leaves.
+      await b.notify(Detach, { attachId: idB });
+      await waitFor(async () => (await ciInfo(a, 'shared')).cols === 110, 15_000, 'size back to a');
+    } finally {
+      b.close();
+    }
+  });
 });
 
 test('a client that stops reading never stalls the agent, the capture or other clients; it is resynced', async () => {
-  const home = makeHome();
-  const other = await startHub(home);
-  const rawSlow = await connectSocket(home.paths.socket);
-  assert.ok(rawSlow);
-  const slow = HubClient.fromSocket(rawSlow);
-  try {
-    // 40 MB of output, a marker, then the agent answers lines: proof it still runs and reads.
-    const line = 'abcdefghijklmnopqrstuvwxyz0123456789';
-    await other.call(Spawn, {
-      kind: 'process',
-      name: 'flood',
-      command: ['sh', '-c', `read go; yes ${line} | head -c 40000000; echo FLOOD-DONE; while read x; do echo "after:$x"; done`],
-    });
-    const idOther = randomUUID();
-    const idSlow = randomUUID();
-    const seenOther = watch(other, idOther);
-    const seenSlow = watch(slow, idSlow);
-    await slow.call(Attach, { name: 'flood', attachId: idSlow, cols: 80, rows: 24, readOnly: true });
-    await other.call(Attach, { name: 'flood', attachId: idOther, cols: 80, rows: 24 });
-    await waitFor(() => seenSlow.kinds.includes('replay'), 15_000, 'the slow client to be attached');
-    rawSlow.pause();
-    await other.notify(Input, { attachId: idOther, data: 'go\r' });
-    // The agent runs to the end although one client reads nothing: its capture holds every byte.
-    const [file] = sessionsOf(home, 'flood');
-    const expected = (40_000_000 / (line.length + 1)) * (line.length + 2);
-    await waitFor(() => {
-      const out = castOutput(file);
-      return out.includes('FLOOD-DONE') ? out : undefined;
-    }, 60_000, 'the flood to reach the capture').then((out) => {
-      const body = out.slice(out.indexOf('go\r\n') + 4, out.indexOf('FLOOD-DONE'));
-      assert.ok(Math.abs(body.length - expected) <= line.length + 2, `capture holds ${body.length} of ~${expected}`);
-    });
-    // The other client reaches the end (live, or resynced if it fell behind) and is live afterwards.
-    await waitFor(() => seenOther.tail('live').includes('FLOOD-DONE') || seenOther.tail('resync').includes('FLOOD-DONE'), 30_000, 'the other client to see the end');
-    await other.notify(Input, { attachId: idOther, data: 'ping\r' });
-    await waitFor(() => seenOther.tail('live').includes('after:ping'), 10_000, 'live output after the flood');
-    // The paused client was cut off at a bound instead of buffering the flood for it.
-    const received = seenSlow.all('live').length + seenSlow.all('replay').length;
-    assert.ok(received < 8 * 1024 * 1024, `slow client got ${received} chars while paused`);
-    rawSlow.resume();
-    await waitFor(() => seenSlow.kinds.includes('resync'), 30_000, 'a resync for the slow client');
-    await waitFor(() => /FLOOD-DONE|after:ping/.test(seenSlow.tail('resync') + seenSlow.tail('live')), 30_000, 'the slow client to catch up');
-    assert.ok(seenSlow.all('resync').startsWith('\x1bc'));
-  } finally {
-    other.close();
-    slow.close();
-    await home.cleanup();
-  }
+  await withHub(async (home, other) => {
+    const rawSlow = await connectSocket(home.paths.socket);
+    assert.ok(rawSlow);
+    const slow = HubClient.fromSocket(rawSlow);
+    try {
+      // 40 MB of output, a marker, then the agent answers lines: proof it still runs and reads.
+      const line = 'abcdefghijklmnopqrstuvwxyz0123456789';
+      await other.call(Spawn, {
+        kind: 'process',
+        name: 'flood',
+        command: ['sh', '-c', `read go; yes ${line} | head -c 40000000; echo FLOOD-DONE; while read x; do echo "after:$x"; done`],
+      });
+      const idOther = randomUUID();
+      const idSlow = randomUUID();
+      const seenOther = watch(other, idOther);
+      const seenSlow = watch(slow, idSlow);
+      await slow.call(Attach, { name: 'flood', attachId: idSlow, cols: 80, rows: 24, readOnly: true });
+      await other.call(Attach, { name: 'flood', attachId: idOther, cols: 80, rows: 24 });
+      await waitFor(() => seenSlow.kinds.includes('replay'), 15_000, 'the slow client to be attached');
+      rawSlow.pause();
+      await other.notify(Input, { attachId: idOther, data: 'go\r' });
+      // The agent runs to the end although one client reads nothing: its capture holds every byte.
+      const [file] = sessionsOf(home, 'flood');
+      const expected = (40_000_000 / (line.length + 1)) * (line.length + 2);
+      await waitFor(() => {
+        const out = castOutput(file);
+        return out.includes('FLOOD-DONE') ? out : undefined;
+      }, 60_000, 'the flood to reach the capture').then((out) => {
+        const body = out.slice(out.indexOf('go\r\n') + 4, out.indexOf('FLOOD-DONE'));
+        assert.ok(Math.abs(body.length - expected) <= line.length + 2, `capture holds ${body.length} of ~${expected}`);
+      });
+      // The other client reaches the end (live, or resynced if it fell behind) and is live afterwards.
+      await waitFor(() => seenOther.tail('live').includes('FLOOD-DONE') || seenOther.tail('resync').includes('FLOOD-DONE'), 30_000, 'the other client to see the end');
+      await other.notify(Input, { attachId: idOther, data: 'ping\r' });
+      await waitFor(() => seenOther.tail('live').includes('after:ping'), 10_000, 'live output after the flood');
+      // The paused client was cut off at a bound instead of buffering the flood for it.
+      const received = seenSlow.all('live').length + seenSlow.all('replay').length;
+      assert.ok(received < 8 * 1024 * 1024, `slow client got ${received} chars while paused`);
+      rawSlow.resume();
+      await waitFor(() => seenSlow.kinds.includes('resync'), 30_000, 'a resync for the slow client');
+      await waitFor(() => /FLOOD-DONE|after:ping/.test(seenSlow.tail('resync') + seenSlow.tail('live')), 30_000, 'the slow client to catch up');
+      assert.ok(seenSlow.all('resync').startsWith('\x1bc'));
+    } finally {
+      slow.close();
+    }
+  });
 });
 
 test('cihub wrap: runs here, transparently; listed, captured and attachable elsewhere; starts the hub', async () => {
@@ -182,7 +173,7 @@ test('cihub wrap: runs here, transparently; listed, captured and attachable else
     await waitFor(() => screen.includes('wrapped-out wrapped'), 15_000, 'wrapped output on the local terminal');
     const client = await waitFor(() => connect(home).catch(() => undefined), 10_000, 'the hub wrap started');
     try {
-      const ci = await waitFor(async () => (await client.call(List, {})).cis.find((c) => c.name === 'wrapped'), 15_000, 'listed');
+      const ci = await waitFor(() => findCi(client, 'wrapped'), 15_000, 'listed');
       assert.equal(ci.host, 'client');
       assert.equal(ci.state, 'running');
       assert.equal(ci.cwd, home.dir);
@@ -199,7 +190,7 @@ test('cihub wrap: runs here, transparently; listed, captured and attachable else
       await waitFor(() => exit !== undefined, 15_000, 'wrap to exit');
       assert.deepEqual(exit, { exitCode: 5 });
       const done = await waitFor(async () => {
-        const c = (await client.call(List, {})).cis.find((x) => x.name === 'wrapped');
+        const c = await findCi(client, 'wrapped');
         return c?.state === 'exited' ? c : undefined;
       }, 15_000, 'exited in the hub');
       assert.equal(done.exitCode, 5);
@@ -242,9 +233,7 @@ test('what a client sends just before hanging up is handled: a wrap reports its 
   }));
 
 test('attach via the CLI: replay, typing, and the detach key', async () => {
-  const home = makeHome();
-  const client = await startHub(home);
-  try {
+  await withHub(async (home, client) => {
     await client.call(Spawn, { kind: 'process', name: 'repl', command: ['sh', '-c', 'echo ready-prompt; while read x; do echo "echo:$x"; done'] });
     await waitFor(() => castOutput(sessionsOf(home, 'repl')[0] ?? '/dev/null').includes('ready-prompt'), 15_000, 'ready');
     let screen = '';
@@ -265,8 +254,5 @@ test('attach via the CLI: replay, typing, and the detach key', async () => {
     assert.equal(ci.state, 'running');
     assert.equal(ci.attached, 0);
     assert.equal(ci.cols, 90);
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
+  });
 });

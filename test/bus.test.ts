@@ -16,6 +16,8 @@ import {
   ciInfo,
   cihub,
   connect,
+  findCi,
+  hubLog,
   hubPid,
   makeHome,
   ok,
@@ -25,7 +27,7 @@ import {
   withHub,
   type Home,
 } from './helpers';
-import { Attach, Input, List, Receive, Ack, Send, SetConfig, Spawn } from '../server/protocol';
+import { Attach, Input, Receive, Ack, Send, SetConfig, Spawn, Status } from '../server/protocol';
 
 /** A connection to a bus socket: write lines, read reply lines. */
 async function busSocket(home: Home, ci: string) {
@@ -112,9 +114,12 @@ test('cihub send from inside a CI is from that CI; recv --wait takes its own mes
     const order = (await ok(['recv', 'helper'], home.env)).trim().split('\n');
     assert.match(order[0], /\[from anonymous\] \(high\) urgent one/);
     assert.match(order[1], /normal one/);
-    // recv --wait returns when a message arrives; exits 1 when it times out.
+    // recv --wait returns when a message arrives; exits 1 when it times out. The message is sent once
+    // recv is connected (it asks for its messages as soon as it is): this client and recv, no other.
+    const clients = async () => (await client.call(Status, {})).hub.clients;
+    await waitFor(async () => (await clients()) === 1, 10_000, 'the earlier cihub commands to disconnect');
     const waiting = cihub(['recv', 'helper', '--wait', '--timeout', '20'], { env: home.env });
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(async () => (await clients()) === 2, 10_000, '`cihub recv --wait` to connect');
     await ok(['send', 'helper', 'late arrival'], home.env);
     const waited = await waiting;
     assert.equal(waited.code, 0);
@@ -219,7 +224,7 @@ test('inject: a CI that stops reading its input gets no more injected messages; 
     await client.call(Spawn, { kind: 'process', name: 'deaf', policy: 'inject', command: ['sleep', '600'] });
     const content = 'x'.repeat(2000);
     for (let i = 0; i < 200; i++) await client.call(Send, { message: { to: 'deaf', content: `${i} ${content}` } });
-    await waitFor(() => fs.readFileSync(path.join(home.paths.stateDir, 'hub.log'), 'utf8').includes('deaf is not reading its input'), 10_000, 'the hub to notice');
+    await waitFor(() => hubLog(home).includes('deaf is not reading its input'), 10_000, 'the hub to notice');
     // Most of the 400 KB stayed queued (durable), rather than as unread terminal input in the hub's memory:
     // at most (68 + 16) KiB / 2 KB ≈ 43 messages were typed.
     const queue = (await ciInfo(client, 'deaf')).queue;
@@ -298,7 +303,7 @@ test('an external CI: a socket someone else put in bus/ is listed, gets messages
     const log = path.join(home.dir, 'external.log');
     const ext = spawn(process.execPath, [path.join(FIXTURES, 'external.js'), path.join(home.paths.busDir, 'oracle.sock'), log]);
     try {
-      await waitFor(async () => (await client.call(List, {})).cis.find((c) => c.name === 'oracle' && c.kind === 'external'), 10_000, 'oracle listed');
+      await waitFor(async () => (await findCi(client, 'oracle'))?.kind === 'external', 10_000, 'oracle listed');
       assert.match(await ok(['list'], home.env), /oracle\s+external\s+running/);
       await client.call(Spawn, { kind: 'process', name: 'asker', command: ['sleep', '300'] });
       await client.call(Send, { message: { from: 'asker', to: 'oracle', content: 'what time is it?' } });

@@ -8,16 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { castOutput, cihub, inPty, makeHome, ok, readCast, sessionsOf, startHub, waitFor } from './helpers';
+import { castOutput, cihub, inPty, ok, readCast, sessionsOf, waitFor, withHub } from './helpers';
 import { Attach, AttachResize, Detach, Input, List, Output, Spawn } from '../server/protocol';
 import { repairCast } from '../server/capture';
 
 const SEQ = Array.from({ length: 20000 }, (_, i) => String(i + 1)).join('\r\n') + '\r\n';
 
 test('40 CIs running `seq 1 20000` at once: every capture holds every byte, through the hub', async () => {
-  const home = makeHome();
-  const client = await startHub(home);
-  try {
+  await withHub(async (home, client) => {
     const names = Array.from({ length: 40 }, (_, i) => `seq${i}`);
     await Promise.all(names.map((name) => client.call(Spawn, { kind: 'process', name, command: ['seq', '1', '20000'] })));
     await waitFor(async () => (await client.call(List, {})).cis.every((c) => c.state === 'exited'), 30_000, 'all to exit');
@@ -30,16 +28,11 @@ test('40 CIs running `seq 1 20000` at once: every capture holds every byte, thro
       assert.equal(ci.bytesCaptured, Buffer.byteLength(SEQ));
     }
     assert.equal(lost, 0, `${lost} of ${cis.length} captures lost output`);
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
+  });
 });
 
 test('the real asciinema reads a capture: `asciinema cat` and `asciinema play` show what the CI printed', async () => {
-  const home = makeHome();
-  const client = await startHub(home);
-  try {
+  await withHub(async (home, client) => {
     await ok(['spawn', 'colors', '--', 'sh', '-c', 'printf "\\033[31mred\\033[0m plain\\n"; printf "ünïcödé ✓ 漢字\\n"; seq 1 5'], home.env);
     await waitFor(async () => (await client.call(List, {})).cis[0]?.state === 'exited', 15_000, 'exit');
     const [file] = sessionsOf(home, 'colors');
@@ -51,16 +44,11 @@ test('the real asciinema reads a capture: `asciinema cat` and `asciinema play` s
     assert.match(played, /red\x1b\[0m plain/);
     assert.match(played, /ünïcödé ✓ 漢字/);
     assert.match(played, /4\r\n5/);
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
+  });
 });
 
 test('input, timing and resizes are captured; export gives the cast, JSONL and Markdown', async () => {
-  const home = makeHome();
-  const client = await startHub(home);
-  try {
+  await withHub(async (home, client) => {
     await ok(['spawn', 'echoer', '--', 'sh', '-c', 'read a; echo "first:$a"; read b; stty size; echo "second:$b"; sleep 30'], home.env);
     const attachId = randomUUID();
     let seen = '';
@@ -106,10 +94,7 @@ test('input, timing and resizes are captured; export gives the cast, JSONL and M
     const missing = await cihub(['export', 'echoer', '--session', 'nope'], { env: home.env });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /^cihub: echoer has no session "nope"; it has: \d{8}T\d{6}Z-1\n$/);
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
+  });
 });
 
 test('a capture cut mid-line by a crash is repaired to its last whole event', async () => {

@@ -122,6 +122,15 @@ export async function waitFor<T>(condition: () => T | Promise<T>, timeoutMs: num
   }
 }
 
+/** Rejects after `limit` ms unless `promise` settled first; the timer is cleared either way. */
+export function within<T>(promise: Promise<T>, limit: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${limit} ms waiting for ${what}`)), limit);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** Starts the hub for `home` and returns a connected client. */
 export async function startHub(home: Home): Promise<HubClient> {
   await ok(['hub'], home.env);
@@ -139,11 +148,32 @@ export async function withHub(fn: (home: Home, client: HubClient) => Promise<voi
   }
 }
 
+/** Closes `client`, stops the hub of `home`, starts it again and returns a client of the new hub. */
+export async function restartHub(home: Home, client: HubClient): Promise<HubClient> {
+  client.close();
+  await ok(['stop'], home.env);
+  return startHub(home);
+}
+
+/** The CI called `name`, as the hub lists it, or undefined (for polling until it appears). */
+export async function findCi(client: HubClient, name: string): Promise<CiInfo | undefined> {
+  return (await client.call(List, {})).cis.find((c) => c.name === name);
+}
+
 /** The CI called `name`, as the hub lists it; fails if there is none. */
 export async function ciInfo(client: HubClient, name: string): Promise<CiInfo> {
-  const found = (await client.call(List, {})).cis.find((c) => c.name === name);
+  const found = await findCi(client, name);
   if (!found) throw new Error(`no CI ${name}`);
   return found;
+}
+
+/** The hub's log (hub.log in the state dir); empty while there is none. */
+export function hubLog(home: Home): string {
+  try {
+    return fs.readFileSync(path.join(home.paths.stateDir, 'hub.log'), 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** A loopback port nobody listens on. */

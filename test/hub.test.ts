@@ -14,6 +14,7 @@ import {
   ciInfo,
   cihub,
   connect,
+  hubLog,
   hubPid,
   makeHome,
   ok,
@@ -232,7 +233,7 @@ test('watching clients that vanish while events flow leave the hub responsive an
 
 test('a CI gets CIHUB_CI, CIHUB_SOCKET and a working `cihub` on PATH, and none of VS Code\'s own variables', async () => {
   const vscodeEnv = { ELECTRON_RUN_AS_NODE: '1', VSCODE_PID: '123', VSCODE_GIT_ASKPASS_NODE: '/x' };
-  await withHub(async (home, client) => {
+  await withHub(async (home) => {
     await ok(['spawn', 'inner', '--', 'sh', '-c', 'echo "ci=$CIHUB_CI sock=$CIHUB_SOCKET electron=[$ELECTRON_RUN_AS_NODE] pid=[$VSCODE_PID] git=[$VSCODE_GIT_ASKPASS_NODE]"; cihub list; sleep 30'], { ...home.env, ...vscodeEnv });
     const session = await waitFor(() => sessionsOf(home, 'inner')[0], 15_000, 'session');
     const text = await waitFor(() => {
@@ -241,7 +242,6 @@ test('a CI gets CIHUB_CI, CIHUB_SOCKET and a working `cihub` on PATH, and none o
     }, 10_000, '`cihub list` run inside the CI');
     assert.match(text, new RegExp(`ci=inner sock=${home.paths.socket} electron=\\[\\] pid=\\[\\] git=\\[/x\\]`));
     assert.match(text, /inner\s+process\s+running/);
-    void client;
   });
 });
 
@@ -272,7 +272,7 @@ test('cihub stop: SIGHUP, SIGTERM, then SIGKILL; no process, socket or zombie le
     assert.deepEqual(sessionMembers(stubborn), []);
     assert.deepEqual(sessionMembers(forker), []);
     assert.deepEqual(fs.readdirSync(home.paths.runtimeDir), []);
-    const log = fs.readFileSync(path.join(home.paths.stateDir, 'hub.log'), 'utf8');
+    const log = hubLog(home);
     assert.match(log, /stubborn: pid \d+ was killed by SIGKILL/);
     assert.match(log, /plain: pid \d+ was killed by SIGHUP/);
   } finally {
@@ -292,8 +292,6 @@ test('restart policies: on-failure restarts with growing backoff, never does not
     // Each run is its own capture session.
     assert.ok(sessionsOf(home, 'flaky').length >= 3);
     assert.match(castOutput(sessionsOf(home, 'flaky')[1]), /run 2/);
-    const log = fs.readFileSync(path.join(home.paths.stateDir, 'hub.log'), 'utf8');
-    void log;
 
     await ok(['spawn', 'once', '--', 'sh', '-c', 'exit 4'], home.env);
     const once = await waitFor(async () => {
@@ -344,8 +342,7 @@ test('kill -9 of the hub: the next hub restores the registry, stops survivors an
     assert.equal((await ciInfo(client, 'parked')).state, 'stopped');
     assert.equal(sessionsOf(home, 'survivor').length, 2);
     assert.equal(sessionsOf(home, 'shell').length, 2);
-    const log = fs.readFileSync(path.join(home.paths.stateDir, 'hub.log'), 'utf8');
-    assert.match(log, new RegExp(`survivor: stopped pid ${oldSurvivor} left running by the previous hub`));
+    assert.match(hubLog(home), new RegExp(`survivor: stopped pid ${oldSurvivor} left running by the previous hub`));
   } finally {
     client.close();
     await home.cleanup();

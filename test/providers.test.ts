@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { keyOf, startLlmFixture, type Flavor } from './fixtures/llm';
-import { closedPort } from './helpers';
+import { closedPort, waitFor } from './helpers';
 import { makeProvider } from '../server/model/providers';
 import { runTurn, type TurnRequest } from '../server/model/turn';
 import { ProviderFailure } from '../server/model/provider';
@@ -117,11 +117,12 @@ for (const flavor of FLAVORS) {
       f.scenario = { kind: 'ok', tokens: Array.from({ length: 200 }, () => 'x'), delayMs: 20 };
       const controller = new AbortController();
       const stopped = turn(f, { signal: controller.signal });
-      await new Promise((r) => setTimeout(r, 150));
+      await waitFor(() => stopped.tokens.length > 0, 5000, 'the first tokens');
       const at = Date.now();
       controller.abort();
       const cancelled = await failure(stopped.run);
       assert.equal(cancelled.kind, 'cancelled');
+      // Not a speed target: the rest of the stream would take ~4 s, so this tells a stop from a run to the end.
       assert.ok(Date.now() - at < 500, 'promptly');
       assert.ok(cancelled.partial.length > 0 && cancelled.partial.length < 200);
     } finally {

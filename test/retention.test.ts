@@ -8,24 +8,19 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { HubClient, connectSocket } from '../client/hubClient';
-import { Event, List, Peek, Spawn, Status, Watch, type HubEvent } from '../server/protocol';
-import { cihub, hasCommand, inPty, makeHome, ok, readCast, sessionsOf, startHub, waitFor, withHub, type Home } from './helpers';
+import { Event, Peek, Spawn, Status, Watch, type HubEvent } from '../server/protocol';
+import { ciInfo, cihub, connect, hasCommand, hubLog, inPty, makeHome, ok, readCast, sessionsOf, startHub, waitFor, withHub, type Home } from './helpers';
 
 const MIB = 1024 * 1024;
 
 /** A second connection that collects the hub's events. */
 async function watch(home: Home): Promise<{ events: HubEvent[]; close(): void }> {
-  const socket = await connectSocket(home.paths.socket);
-  assert.ok(socket);
-  const watcher = HubClient.fromSocket(socket);
+  const watcher = await connect(home);
   const events: HubEvent[] = [];
   watcher.on(Event, (e) => events.push(e));
   await watcher.call(Watch, {});
   return { events, close: () => watcher.close() };
 }
-
-const hubLog = (home: Home) => fs.readFileSync(path.join(home.paths.stateDir, 'hub.log'), 'utf8');
 
 test('a flood of output stays within retention.captureMaxMB: the session continues in new files, none loses a byte, the oldest removed', async () => {
   await withHub(async (home, client) => {
@@ -175,8 +170,7 @@ test('a full disk is reported: an alert in every window, a capture that stops sa
     await ok(['send', 'quiet', 'after space'], home.env);
     const { messages } = await client.call(Peek, { name: 'quiet' });
     assert.deepEqual(messages.map((m) => m.content), ['after space']);
-    const { cis } = await client.call(List, {});
-    assert.equal(cis.find((c) => c.name === 'quiet')?.state, 'running', 'other CIs are unaffected');
+    assert.equal((await ciInfo(client, 'quiet')).state, 'running', 'other CIs are unaffected');
   } finally {
     watcher.close();
     client.close();

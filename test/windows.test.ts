@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FIXTURES, connect, makeHome, ok, startHub, waitFor, type Home } from './helpers';
+import { FIXTURES, ciInfo, connect, findCi, makeHome, ok, restartHub, startHub, waitFor, type Home } from './helpers';
 import {
   ChatHistory,
   ChatSend,
@@ -89,7 +89,7 @@ test('default CIs: created on demand, named per project, kept through a reload, 
     await new Promise((r) => setTimeout(r, 2000));
     const names = (await window.call(List, {})).cis.map((c) => c.name).sort();
     assert.deepEqual(names, [twin.name, 'project-app-ai'].sort());
-    assert.equal((await window.call(List, {})).cis.find((c) => c.name === 'project-app-ai')?.pid, ci.pid, 'not restarted');
+    assert.equal((await ciInfo(window, 'project-app-ai')).pid, ci.pid, 'not restarted');
 
     // The window closes for good: the default CI goes after the grace period; the kept one stays.
     window.close();
@@ -117,7 +117,7 @@ test("a project's chat: a message is typed into its CI, the reply streams back a
       updates.push(e.entry);
     });
     const ci = await client.call(EnsureDefaultCi, { project: app.path, command: [path.join(FIXTURES, 'line-agent.sh')] });
-    await waitFor(async () => (await client.call(List, {})).cis.find((c) => c.name === ci.name)?.bytesCaptured, 10_000, 'the agent to start');
+    await waitFor(async () => (await findCi(client, ci.name))?.bytesCaptured, 10_000, 'the agent to start');
     const { entry } = await client.call(ChatSend, { project: app.path, to: ci.name, text: 'hello from the chat' });
     assert.equal(entry.role, 'user');
     assert.equal(entry.to, ci.name);
@@ -140,9 +140,7 @@ test("a project's chat: a message is typed into its CI, the reply streams back a
     // A bad message is refused with a readable error.
     await assert.rejects(client.call(ChatSend, { project: app.path, to: 'nobody', text: 'x' }), /no CI named "nobody"/);
 
-    client.close();
-    await ok(['stop'], home.env);
-    client = await startHub(home);
+    client = await restartHub(home, client);
     const { entries } = await client.call(ChatHistory, { project: app.path });
     assert.deepEqual(
       entries.filter((e) => e.role !== 'bus').map((e) => [e.role, e.role === 'ci' ? e.text.includes('RECEIVED<hello from the chat>') : e.text]),

@@ -10,10 +10,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Ask, ChatAppend, ChatHistory, GetConfig, HubConfig, List, Peek, Receive, Ack, Send, Spawn, type CiInfo } from '../../server/protocol';
+import { Ask, ChatAppend, ChatHistory, GetConfig, HubConfig, List, Peek, Receive, Ack, Send, Spawn } from '../../server/protocol';
 import type { HubClient } from '../../client/hubClient';
-import { castOutput, cihub, makeHome, ok, sessionsOf, startHub, waitFor, type Home } from '../helpers';
-import { hubLog, problemLines } from '../fixtures/hardening';
+import { castOutput, ciInfo, cihub, findCi, hubLog, makeHome, ok, restartHub, sessionsOf, startHub, waitFor, type Home } from '../helpers';
+import { problemLines } from '../fixtures/hardening';
 import { startLlmFixture } from '../fixtures/llm';
 
 /** A hub home with state made by `setup`, the hub stopped again. */
@@ -45,16 +45,6 @@ async function startOnDamage(t: TestContext, home: Home): Promise<{ client: HubC
 /** Control characters escaped, so a diagnostic cannot break the test reporter's output. */
 function printable(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-async function restartHub(home: Home, client: HubClient): Promise<HubClient> {
-  client.close();
-  await ok(['stop'], home.env);
-  return startHub(home);
-}
-
-async function ciNamed(client: HubClient, name: string): Promise<CiInfo | undefined> {
-  return (await client.call(List, {})).cis.find((c) => c.name === name);
 }
 
 async function withHome(home: Home, fn: () => Promise<void>): Promise<void> {
@@ -131,7 +121,7 @@ test('registry.json with invalid entries among valid ones: the valid CIs are res
     try {
       for (const name of ['alpha', 'beta']) {
         const ci = await waitFor(async () => {
-          const c = await ciNamed(client, name);
+          const c = await findCi(client, name);
           return c?.state === 'running' ? c : undefined;
         }, 10_000, `${name} running again`);
         assert.ok(ci.pid, `${name} has no pid`);
@@ -344,8 +334,8 @@ test('forwards.json damaged: the hub starts and says so; with some invalid entri
     fs.writeFileSync(file, JSON.stringify({ alpha: 'beta', gamma: 5, 'BAD NAME': 'beta', beta: '../x' }));
     const second = await startOnDamage(t, home);
     try {
-      const alpha = await ciNamed(second.client, 'alpha');
-      assert.equal(alpha?.forwardedTo, 'beta', 'the valid forward was not kept');
+      const alpha = await ciInfo(second.client, 'alpha');
+      assert.equal(alpha.forwardedTo, 'beta', 'the valid forward was not kept');
       await second.client.call(Send, { message: { to: 'alpha', content: 'for alpha' } });
       const atBeta = (await second.client.call(Peek, { name: 'beta' })).messages.map((m) => m.content);
       assert.deepEqual(atBeta, ['for alpha']);
@@ -409,7 +399,7 @@ test('a model conversation with garbage lines and a truncated last line: intact 
       const { client, warnings } = await startOnDamage(t, home);
       let c = client;
       try {
-        const turns = async () => (await ciNamed(c, 'helper'))?.model?.turns;
+        const turns = async () => (await findCi(c, 'helper'))?.model?.turns;
         assert.equal(await turns(), 3, 'intact turns after the restart');
         await c.call(Ask, { message: { to: 'helper', from: 'tester', content: 'question 3' }, timeoutMs: 20_000 });
         assert.equal(await turns(), 5);

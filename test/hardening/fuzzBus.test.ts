@@ -12,12 +12,11 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import * as fs from 'node:fs';
 import { BUS_LINE_LIMIT_BYTES, BusErrorCode, MessageInput, Peek, Spawn, Status } from '../../server/protocol';
-import { ok, startHub, withHub, type Home } from '../helpers';
+import { hubLog, ok, restartHub, within, withHub, type Home } from '../helpers';
 import {
   RawBus,
   assertResponsive,
   deepJson,
-  hubLog,
   problemLines,
   randomChunks,
   randomJson,
@@ -290,9 +289,7 @@ test('fuzz bus socket lines: one reply per line, matching the contract; connecti
 
       // The state on disk still loads: stop, start again, list, and the acknowledged messages are there.
       const logBefore = hubLog(h).length;
-      client.close();
-      await ok(['stop'], h.env);
-      const again = await startHub(h);
+      const again = await restartHub(h, client);
       try {
         const list = await ok(['list'], h.env);
         assert.match(list, /target/);
@@ -353,7 +350,7 @@ test('a sender that never reads its replies cannot make the hub buffer without b
     let written = 0;
     for (let i = 0; i < 2; i++) {
       // A hub that keeps reading takes a chunk within moments; one that applies backpressure never does.
-      const accepted = await Promise.race([new Promise<boolean>((r) => bus.socket.write(chunk, () => r(true))), new Promise<boolean>((r) => setTimeout(() => r(false), 5000).unref())]);
+      const accepted = await within(new Promise<boolean>((r) => bus.socket.write(chunk, () => r(true))), 5000, 'the hub to take a chunk').catch(() => false);
       if (!accepted) break;
       written += chunk.length;
     }

@@ -17,14 +17,13 @@ import * as path from 'node:path';
 import type { z } from 'zod';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import * as P from '../../server/protocol';
-import { waitFor, withHub, type Home } from '../helpers';
+import { hubLog, waitFor, within, withHub, type Home } from '../helpers';
 import { MAX_MESSAGE_BYTES } from '../../server/transport';
 import {
   RawRpc,
   assertResponsive,
   deepJson,
   deepValue,
-  hubLog,
   nastyString,
   problemLines,
   randomJson,
@@ -216,10 +215,7 @@ test('fuzz every JSON-RPC request with params of wrong shapes: InvalidParams wit
         } else {
           let caught: unknown;
           try {
-            await Promise.race([
-              client.connection.sendRequest(def.method, bad.params),
-              new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${REPLY_DEADLINE_MS} ms`)), REPLY_DEADLINE_MS).unref()),
-            ]);
+            await within(client.connection.sendRequest(def.method, bad.params), REPLY_DEADLINE_MS, 'an answer');
           } catch (error) {
             caught = error;
           }

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import Module from 'node:module';
 import { GetConfig, HubErrorCode, SetConfig, type HubConfig } from '../../server/protocol';
 import { HubRequestError } from '../../client/hubClient';
-import { ok, startHub, withHub } from '../helpers';
+import { restartHub, withHub } from '../helpers';
 import { randomJson, testRng, type Rng } from '../fixtures/hardening';
 import type * as SettingsModule from '../../extension/settings';
 
@@ -307,9 +307,7 @@ test('fuzz hub/setConfig: invalid changes refused with a message and change noth
     }
     t.diagnostic(`${cases} changes, ${refused} refused`);
     // Persisted across a restart.
-    client.close();
-    await ok(['stop'], home.env);
-    const again = await startHub(home);
+    const again = await restartHub(home, client);
     try {
       assert.deepEqual(await again.call(GetConfig, {}), current, 'the configuration after a restart');
     } finally {

@@ -15,8 +15,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ChatAppend, List, Send, SetConfig, Spawn } from '../../server/protocol';
-import { CIHUB, cihub, connect, hubPid, makeHome, ok, waitFor, walkFiles, withHub, type Home } from '../helpers';
+import { ChatAppend, Send, SetConfig, Spawn } from '../../server/protocol';
+import { CIHUB, cihub, connect, findCi, hubPid, makeHome, ok, waitFor, walkFiles, withHub, type Home } from '../helpers';
 import { startLlmFixture } from '../fixtures/llm';
 
 const OTHER_USER = 'cihubtest';
@@ -277,7 +277,10 @@ test('no TCP listener unless ports are enabled; with ports, only 127.0.0.1', { t
       const base = await freePortBase();
       await ok(['config', 'ports.base', String(base)], home.env);
       await ok(['config', 'ports.enabled', 'true'], home.env);
-      const worker = await waitFor(async () => (await client.call(List, {})).cis.find((c) => c.name === 'worker' && c.port), 5000, 'a port for the project CI');
+      const worker = await waitFor(async () => {
+        const c = await findCi(client, 'worker');
+        return c?.port ? c : undefined;
+      }, 5000, 'a port for the project CI');
       const open = await waitFor(() => {
         const l = listeners(pid);
         return l.length ? l : undefined;
