@@ -75,17 +75,26 @@ async function lineClient(socketPath: string) {
   };
 }
 
-async function roundTrips(socketPath: string, line: (i: number) => string): Promise<number[]> {
-  const c = await lineClient(socketPath);
-  const lat: number[] = [];
+/**
+ * Send → ack round trips, alternating between the raw server and the hub's bus socket so both are
+ * measured in the same machine state (how busy the cores are changes a 0.1 ms round trip by 2×).
+ */
+async function roundTrips(rawPath: string, busPath: string): Promise<{ raw: number[]; bus: number[] }> {
+  const sides = [
+    { client: await lineClient(rawPath), line: message, lat: [] as number[] },
+    { client: await lineClient(busPath), line: (i: number) => message(1_000_000 + i), lat: [] as number[] },
+  ];
   for (let i = 0; i < ROUND_TRIPS; i++) {
-    const t0 = process.hrtime.bigint();
-    c.socket.write(line(i));
-    await c.until(i + 1);
-    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    for (const side of sides) {
+      const t0 = process.hrtime.bigint();
+      side.client.socket.write(side.line(i));
+      await side.client.until(i + 1);
+      side.lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
   }
-  c.socket.destroy();
-  return lat.slice(100); // warm-up excluded
+  for (const side of sides) side.client.socket.destroy();
+  // Warm-up excluded.
+  return { raw: sides[0].lat.slice(100), bus: sides[1].lat.slice(100) };
 }
 
 /** Pipelined one-way: writes in chunks of 500 lines, keeping at most 20 000 unacknowledged. */
@@ -119,8 +128,7 @@ export async function busBenchmarks(): Promise<void> {
     const busSocket = path.join(hub.env.CIHUB_HOME ?? '', 'run', 'bus', 'sink.sock');
     await waitFor(() => fs.existsSync(busSocket), 10_000, 'the bus socket of sink');
 
-    const rawLat = await roundTrips(raw.socket, message);
-    const busLat = await roundTrips(busSocket, (i) => message(1_000_000 + i));
+    const { raw: rawLat, bus: busLat } = await roundTrips(raw.socket, busSocket);
     report({
       section: 'bus',
       metric: `send→ack round trip p50 (${ROUND_TRIPS} msgs)`,
