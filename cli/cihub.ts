@@ -42,7 +42,7 @@ import {
 } from '../server/protocol';
 import { hubPaths } from '../server/paths';
 import { HUB_NODE_FLAGS, HubClient, connectSocket, hubSocket, startHub } from '../client/hubClient';
-import { processEnv } from '../server/env';
+import { hubLaunchEnv, processEnv } from '../server/env';
 import { errorMessage } from '../server/errors';
 import { attach, DETACH_KEY_NAME } from './attach';
 import { defaultWrapName, wrap } from './wrap';
@@ -182,7 +182,7 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       if (values.foreground) {
-        const child = spawnChild(process.execPath, [...HUB_NODE_FLAGS, serverScript()], { stdio: 'inherit' });
+        const child = spawnChild(process.execPath, [...HUB_NODE_FLAGS, serverScript()], { stdio: 'inherit', env: hubLaunchEnv(process.env) });
         for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
         return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
       }

@@ -10,6 +10,7 @@ import { createMessageConnection, ErrorCodes, ResponseError, type MessageConnect
 import { SocketReader, SocketWriter } from '../server/transport';
 import type { z } from 'zod';
 import { describeZodError, type NotificationDef, type RequestDef } from '../server/protocol';
+import { hubLaunchEnv } from '../server/env';
 import { hubPaths } from '../server/paths';
 import { LOG_MAX_BYTES } from '../server/log';
 
@@ -18,8 +19,9 @@ export const HUB_START_TIMEOUT_MS = 15_000;
 /**
  * V8 flags for the hub. A 1 MiB semi-space (the default is 16) keeps a flood of output from leaving tens
  * of MiB of young generation committed; scavenges get more frequent but stay sub-millisecond.
+ * `--expose-gc` lets the hub collect its garbage once a burst of output is over (server/memory.ts).
  */
-export const HUB_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const HUB_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
 
 /** The hub socket for this environment: `CIHUB_SOCKET` inside a CI, else from the hub paths. */
 export function hubSocket(env: NodeJS.ProcessEnv = process.env): string {
@@ -59,7 +61,7 @@ export interface LaunchOptions {
  * answers all the same. Throws with the hub's own last words if it fails to start.
  */
 export async function startHub(options: LaunchOptions): Promise<void> {
-  const env = { ...(options.env ?? process.env) };
+  const env = hubLaunchEnv(options.env ?? process.env);
   const paths = hubPaths(env);
   fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const logFile = paths.log;

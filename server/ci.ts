@@ -12,6 +12,7 @@ import type { KeyStore } from './model/keys';
 import type { MessageOutcome } from './protocol';
 import type { Log } from './log';
 import type { CaptureRetention } from './captureRetention';
+import type { HeapReclaimer } from './memory';
 import type { ScreenMirrors } from './screen/mirror';
 import { CiTerminal, type AttachClient } from './terminal';
 import { Pty, type PtyExit } from './pty';
@@ -36,6 +37,8 @@ export interface CiHost {
   readonly launcherDir: string;
   readonly log: Log;
   readonly mirrors: ScreenMirrors;
+  /** Gives the main thread's memory back after a burst of output. */
+  readonly reclaimer: HeapReclaimer;
   readonly keys: KeyStore;
   readonly captures: CaptureRetention;
   /** The umask CIs run with: the one the hub was started with (the hub itself uses 077). */
@@ -84,6 +87,7 @@ export class ProcessCi implements BusCi {
       record.rows,
       record.bytesCaptured,
       host.captures.forCi(record.name),
+      host.reclaimer,
       (message) => host.log.warn(`${record.name}: ${message}`),
     );
   }

@@ -35,6 +35,36 @@ export function processEnv(env: NodeJS.ProcessEnv = process.env): Record<string,
 }
 
 /**
+ * glibc malloc settings the hub starts with, where the environment does not set them (other C libraries
+ * ignore them). A fixed mmap threshold returns big buffers — a flood's ~128 KiB chunks, encoded for a
+ * socket, the capture, the screen thread — to the system when they are freed: by default glibc raises
+ * the threshold after the first such free and serves them from heaps it cannot shrink. Two arenas instead
+ * of eight per core keep each thread from holding freed memory of its own. With both, 100 MiB of output
+ * left the hub +11–13 MB larger instead of +17–28 MB (after its garbage collection, server/memory.ts).
+ */
+const HUB_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };
+/** Names of the {@link HUB_MALLOC_ENV} variables a launcher added, for the hub to remove again. */
+const MALLOC_ADDED = 'CIHUB_MALLOC_ADDED';
+
+/** The environment to start the hub in: `env` with {@link HUB_MALLOC_ENV} where `env` has no value of its own. */
+export function hubLaunchEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  const added = Object.keys(HUB_MALLOC_ENV).filter((name) => out[name] === undefined);
+  for (const name of added) out[name] = HUB_MALLOC_ENV[name];
+  out[MALLOC_ADDED] = added.join(',');
+  return out;
+}
+
+/**
+ * In the hub, at start: forgets what {@link hubLaunchEnv} added (glibc has read it), so that CIs started
+ * with the hub's environment run with the user's own.
+ */
+export function dropLaunchEnv(env: NodeJS.ProcessEnv = process.env): void {
+  for (const name of (env[MALLOC_ADDED] ?? '').split(',')) if (name in HUB_MALLOC_ENV) delete env[name];
+  delete env[MALLOC_ADDED];
+}
+
+/**
  * What belongs to VS Code's own processes (the hub itself runs with ELECTRON_RUN_AS_NODE when VS Code
  * starts it): never passed to a CI, or an agent that runs `code` or any Electron app would start as
  * plain Node. Git's askpass variables (`VSCODE_GIT_*`) stay, so git in an agent can still ask.

@@ -6,8 +6,10 @@
  */
 import { Hub } from './hub';
 import { errorMessage } from './errors';
+import { dropLaunchEnv } from './env';
 
 async function main(): Promise<void> {
+  dropLaunchEnv();
   let started;
   try {
     started = await Hub.start();

@@ -245,6 +245,29 @@ test('a CI gets CIHUB_CI, CIHUB_SOCKET and a working `cihub` on PATH, and none o
   });
 });
 
+test('the hub starts with its malloc settings and --expose-gc; CIs get the user\'s environment, not those', async () => {
+  // The user's own MALLOC_ARENA_MAX wins; MALLOC_MMAP_THRESHOLD_ is the hub's (server/env.ts).
+  const home = makeHome();
+  Object.assign(home.env, { MALLOC_ARENA_MAX: '4' });
+  delete home.env.MALLOC_MMAP_THRESHOLD_;
+  await withHub(async (home, client) => {
+    const hub = hubPid(home.paths.lock);
+    assert.ok(hub);
+    const environ = fs.readFileSync(`/proc/${hub}/environ`, 'utf8').split('\0');
+    assert.ok(environ.includes('MALLOC_MMAP_THRESHOLD_=131072'), 'the hub runs with the fixed mmap threshold');
+    assert.ok(environ.includes('MALLOC_ARENA_MAX=4'), 'the user\'s own value is kept');
+    assert.ok(fs.readFileSync(`/proc/${hub}/cmdline`, 'utf8').split('\0').includes('--expose-gc'));
+    // No env in the request: the CI inherits the hub's own environment.
+    await client.call(Spawn, { kind: 'process', name: 'env', command: ['sh', '-c', 'echo "arena=[$MALLOC_ARENA_MAX] mmap=[$MALLOC_MMAP_THRESHOLD_] added=[$CIHUB_MALLOC_ADDED]"; sleep 30'] });
+    const session = await waitFor(() => sessionsOf(home, 'env')[0], 15_000, 'session');
+    const text = await waitFor(() => {
+      const t = castOutput(session);
+      return t.includes('added=') ? t : undefined;
+    }, 10_000, 'the CI\'s environment');
+    assert.match(text, /arena=\[4\] mmap=\[\] added=\[\]/);
+  }, home);
+});
+
 test('cihub stop: SIGHUP, SIGTERM, then SIGKILL; no process, socket or zombie left behind', async () => {
   const home = makeHome();
   const client = await startHub(home);

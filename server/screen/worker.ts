@@ -11,6 +11,7 @@ import * as readline from 'node:readline';
 import { parentPort } from 'node:worker_threads';
 import { Terminal, type IMarker } from '@xterm/headless';
 import { SerializeAddon } from '@xterm/addon-serialize';
+import { HeapReclaimer } from '../memory';
 import type { FromWorker, RenderedCast, Reply, ToWorker } from './messages';
 import { bufferText, writeAll } from './text';
 
@@ -22,6 +23,9 @@ const SLICE_CHARS = 256 * 1024;
  * the PTY, the capture and the clients. Only the final screen matters; the main thread drops what piles up.
  */
 const FLOOD_IDLE_FACTOR = 4;
+
+/** Gives this thread's memory back after it parsed a burst of output (see server/memory.ts). */
+const reclaimer = new HeapReclaimer();
 
 type Control = Exclude<ToWorker, { op: 'open' } | { op: 'write' } | { op: 'close' } | { op: 'render' }>;
 type Item = { kind: 'data'; data: string; seq: number; skipped: boolean } | { kind: 'control'; msg: Control };
@@ -88,6 +92,7 @@ class Screen {
     const started = Date.now();
     this.term.write(parts.join(''), () => {
       this.parsedSeq = seq;
+      reclaimer.output();
       parentPort?.postMessage({ op: 'ack', id: this.id, seq } satisfies FromWorker);
       const urgent = this.items.some((i) => i.kind === 'control');
       if (flooding && !urgent) setTimeout(() => this.pump(), (Date.now() - started) * FLOOD_IDLE_FACTOR);
@@ -102,6 +107,7 @@ class Screen {
         return;
       case 'snapshot': {
         const data = this.serializer.serialize({ scrollback: msg.scrollback });
+        reclaimer.output();
         reply({ req: msg.req, op: 'snapshot', data, seq: this.parsedSeq, cols: this.term.cols, rows: this.term.rows });
         return;
       }

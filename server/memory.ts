@@ -1,0 +1,67 @@
+/**
+ * Giving memory back after a burst of output.
+ *
+ * A flood (`cat` of a big file, a noisy build) passes tens of MiB of strings through a heap: the
+ * decoded text, its JSON for clients and the capture, what the screen mirror holds. Whatever outlives a
+ * young-generation collection is promoted, and V8 frees the old generation only when it reaches its
+ * limit or when its memory reducer finds the process idle — here ~8–10 s after the burst, and until then
+ * 100 MiB of output left the hub 30–60 MB larger. So each thread that handles output (the hub's main
+ * thread, the screen worker) checks its heap once output has stopped, and if the heap grew by
+ * {@link RECLAIM_GROWTH_BYTES} since its last collection, runs one. It needs `gc`, which the hub's `--expose-gc` flag provides (see
+ * HUB_NODE_FLAGS in client/hubClient.ts); without it this does nothing.
+ */
+import * as v8 from 'node:v8';
+
+/**
+ * Growth of a heap (bytes V8 has committed) since the last collection that makes one worthwhile once
+ * output has stopped; a full collection of the hub's heap takes ~10 ms.
+ */
+export const RECLAIM_GROWTH_BYTES = 8 * 1024 * 1024;
+/** Output has stopped once none came for this long. */
+export const RECLAIM_QUIET_MS = 300;
+
+function heapBytes(): number {
+  return v8.getHeapStatistics().total_heap_size;
+}
+
+export class HeapReclaimer {
+  private lastAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** The heap's size after the last collection (or at start). */
+  private baseline = heapBytes();
+  /** Quiet spells checked, and collections run, so far. */
+  checks = 0;
+  collections = 0;
+
+  constructor(private readonly collect: (() => void) | undefined = globalThis.gc) {}
+
+  /** Output went through this thread's heap. */
+  output(): void {
+    this.lastAt = Date.now();
+    if (!this.timer && this.collect) this.wait(RECLAIM_QUIET_MS);
+  }
+
+  private wait(ms: number): void {
+    // Unref'd: a pending check never keeps the process alive.
+    this.timer = setTimeout(() => this.check(), ms).unref();
+  }
+
+  private check(): void {
+    const quietFor = Date.now() - this.lastAt;
+    if (quietFor < RECLAIM_QUIET_MS) {
+      this.wait(RECLAIM_QUIET_MS - quietFor);
+      return;
+    }
+    this.timer = undefined;
+    this.checks++;
+    if (!this.collect || heapBytes() - this.baseline < RECLAIM_GROWTH_BYTES) return;
+    this.collect();
+    this.collections++;
+    this.baseline = heapBytes();
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
