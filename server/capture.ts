@@ -41,6 +41,15 @@ export function newSessionId(dir: string, now = new Date()): string {
   return `${stamp}-${last + 1}`;
 }
 
+/**
+ * Lines wait this long to be written together with whatever follows them (or less, past
+ * {@link CAPTURE_BATCH_CHARS}): a keystroke and its echo then do not each send a write to the thread pool,
+ * and the completion back, while the echo is on its way to the clients. Timing is taken when an event
+ * happens, not when it is written.
+ */
+const CAPTURE_BATCH_MS = 16;
+const CAPTURE_BATCH_CHARS = 64 * 1024;
+
 /** Events a continuation holds in memory while it waits for the screen to start from, at most; past it, it starts without. */
 const HELD_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -60,6 +69,10 @@ export class CastWriter {
   private closed = false;
   /** Bytes written to the file (header and events). */
   bytes = 0;
+  /** Lines not yet handed to the stream (see {@link CAPTURE_BATCH_MS}). */
+  private waiting: string[] = [];
+  private waitingChars = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
   /** A continuation's events until {@link start}; and the file it continues, still open until then. */
   private held: HeldEvent[] | undefined;
   private heldBytes = 0;
@@ -143,7 +156,20 @@ export class CastWriter {
 
   private write(line: string): void {
     this.bytes += line.length;
-    this.stream.write(line);
+    this.waiting.push(line);
+    this.waitingChars += line.length;
+    if (this.waitingChars >= CAPTURE_BATCH_CHARS) this.flush();
+    else this.flushTimer ??= setTimeout(() => this.flush(), CAPTURE_BATCH_MS);
+  }
+
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.waiting.length === 0) return;
+    const data = this.waiting.length === 1 ? this.waiting[0] : this.waiting.join('');
+    this.waiting = [];
+    this.waitingChars = 0;
+    this.stream.write(data);
   }
 
   private eventJson(code: 'o' | 'i' | 'r', json: string, seq?: number): void {
@@ -171,16 +197,12 @@ export class CastWriter {
     this.eventJson('r', JSON.stringify(`${cols}x${rows}`));
   }
 
-  /** Bytes waiting to reach the file. */
-  get pendingBytes(): number {
-    return this.stream.writableLength;
-  }
-
   /** Flushes and closes the file (a continuation still waiting for its screen starts without it). */
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.start();
     this.closed = true;
+    this.flush();
     return new Promise((resolve) => this.stream.end(() => resolve()));
   }
 }

@@ -97,7 +97,7 @@ class Readers {
     if (msg.op === 'data') {
       pty?.received(Buffer.from(msg.data, 0, msg.length));
       // onData is done with it (see Pty.spawn): back to the reader's pool.
-      this.worker.postMessage({ op: 'free', id: msg.id, data: msg.data } satisfies ToReader, [msg.data]);
+      if (!msg.copy) this.worker.postMessage({ op: 'free', id: msg.id, data: msg.data } satisfies ToReader, [msg.data]);
     } else if (pty) {
       this.ptys.delete(msg.id);
       if (this.ptys.size === 0) this.worker.unref();

@@ -38,6 +38,11 @@ export const BATCH_BUFFER_BYTES = MAX_BATCH_BYTES + 64 * 1024;
  * How long the main thread spends on them per turn is bounded separately (OUTPUT_SLICE_MS in pty.ts).
  */
 const MAX_BATCHES_IN_FLIGHT = 8;
+/**
+ * Batches up to this size (a keystroke's echo, a prompt) are posted as a copy and the pooled buffer is
+ * kept: no `free` comes back, so an echo wakes this thread once, not twice.
+ */
+const COPY_POST_BYTES = 4096;
 /** Most bytes one read takes. */
 const READ_BYTES = 64 * 1024;
 /** Spare batch buffers kept. */
@@ -59,8 +64,11 @@ export type ToReader =
   | { op: 'close'; id: number };
 
 export type FromReader =
-  /** `length` bytes of output at the start of `data` (a pooled buffer: send it back with `free`). */
-  | { op: 'data'; id: number; data: ArrayBuffer; length: number }
+  /**
+   * `length` bytes of output at the start of `data`: a pooled buffer (send it back with `free`), or with
+   * `copy`, a copy of a small batch that needs no handing back.
+   */
+  | { op: 'data'; id: number; data: ArrayBuffer; length: number; copy?: boolean }
   /** No more data: drained, closed, or the terminal went away. The master fd is closed. */
   | { op: 'end'; id: number };
 
@@ -163,11 +171,17 @@ class Reader {
     const keep = this.draining && !final ? Math.min(this.length, this.sentinel.length - 1) : 0;
     const length = this.length - keep;
     if (length === 0) return;
-    this.batch = undefined;
+    const copy = length <= COPY_POST_BYTES ? batch.data.slice(0, length) : undefined;
+    if (!copy) this.batch = undefined;
     this.length = 0;
     this.batchReads = 0;
+    // The tail kept while draining starts the next batch (this one again after a copy: copy() is memmove-safe).
     if (keep > 0) this.length = batch.view.copy(this.filling().view, 0, length, length + keep);
     this.lastPostAt = process.hrtime.bigint();
+    if (copy) {
+      send({ op: 'data', id: this.id, data: copy, length, copy: true });
+      return;
+    }
     send({ op: 'data', id: this.id, data: batch.data, length }, [batch.data]);
     // Draining after exit reads on regardless: what is left is bounded by the terminal's buffer.
     if (++this.inFlight >= MAX_BATCHES_IN_FLIGHT && !this.draining) this.stream.pause();

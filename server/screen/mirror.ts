@@ -11,6 +11,10 @@
  * same way until the backlog is under {@link MIRROR_LOW_CHARS}. So a flood costs the mirror almost nothing
  * (parsing it cost ~15 % of the PTY's throughput and ~35 MB of the worker's heap), while the final screen
  * is still right: it is drawn by the newest output.
+ *
+ * Calm output is handed over in batches, {@link MIRROR_BATCH_MS} after the first of them (at once when a
+ * snapshot, marker or text needs the screen): a keystroke's echo then does not wake the worker, and its
+ * acknowledgement does not wake the main thread again, while the echo is on its way to the clients.
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -36,6 +40,10 @@ export const FLOOD_WINDOW_MS = 100;
 export const FLOOD_CHARS = 512 * 1024;
 /** A flood is over once the CI has printed nothing for this long; then its tail is parsed. */
 export const FLOOD_QUIET_MS = 100;
+/** Calm output waits this long to be handed to the worker with whatever follows it (a frame at 60 Hz). */
+export const MIRROR_BATCH_MS = 16;
+/** …or less, once this much is waiting. */
+const MIRROR_BATCH_CHARS = 64 * 1024;
 
 export interface Snapshot {
   /** Serialized screen: write it to a fresh terminal of `cols`×`rows` to reproduce the CI's screen. */
@@ -61,6 +69,12 @@ export interface Screen {
 class ScreenFeed {
   private readonly inflight: { seq: number; chars: number }[] = [];
   private inflightChars = 0;
+  /** Calm output waiting for {@link MIRROR_BATCH_MS}. */
+  private batch: string[] = [];
+  private batchChars = 0;
+  private batchSeq = 0;
+  private batchTimer: NodeJS.Timeout | undefined;
+  /** Output held back by a flood or a backlog (its newest {@link MIRROR_KEEP_CHARS}). */
   private held: string[] = [];
   private heldChars = 0;
   private heldSeq = 0;
@@ -88,8 +102,12 @@ class ScreenFeed {
       this.flooding = true;
       this.quietTimer = setTimeout(() => this.checkQuiet(), FLOOD_QUIET_MS).unref();
     }
-    if (!this.flooding && this.held.length === 0 && this.inflightChars + data.length <= MIRROR_HIGH_CHARS) {
-      this.send(data, seq, false);
+    if (!this.flooding && this.held.length === 0 && this.inflightChars + this.batchChars + data.length <= MIRROR_HIGH_CHARS) {
+      this.batch.push(data);
+      this.batchChars += data.length;
+      this.batchSeq = seq;
+      if (this.batchChars >= MIRROR_BATCH_CHARS) this.flushBatch();
+      else this.batchTimer ??= setTimeout(() => this.flushBatch(), MIRROR_BATCH_MS).unref();
       return;
     }
     this.held.push(data);
@@ -122,8 +140,19 @@ class ScreenFeed {
     if (this.held.length && !this.flooding && this.inflightChars <= MIRROR_LOW_CHARS) this.release();
   }
 
-  /** Posts held output now (before a snapshot, so the snapshot covers everything written so far). */
+  private flushBatch(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    if (this.batch.length === 0) return;
+    const data = this.batch.length === 1 ? this.batch[0] : this.batch.join('');
+    this.batch = [];
+    this.batchChars = 0;
+    this.send(data, this.batchSeq, false);
+  }
+
+  /** Posts waiting and held output now (before a snapshot, so the snapshot covers everything written so far). */
   release(): void {
+    this.flushBatch();
     if (this.held.length === 0) return;
     const data = this.held.join('').slice(-MIRROR_KEEP_CHARS);
     this.held = [];
@@ -135,6 +164,10 @@ class ScreenFeed {
   reset(): void {
     if (this.quietTimer) clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    this.batch = [];
+    this.batchChars = 0;
     this.flooding = false;
     this.inflight.length = 0;
     this.inflightChars = 0;
