@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BatchedWrites } from './batchedWrites';
 
 export interface CastHeader {
   readonly width: number;
@@ -41,15 +42,6 @@ export function newSessionId(dir: string, now = new Date()): string {
   return `${stamp}-${last + 1}`;
 }
 
-/**
- * Lines wait this long to be written together with whatever follows them (or less, past
- * {@link CAPTURE_BATCH_CHARS}): a keystroke and its echo then do not each send a write to the thread pool,
- * and the completion back, while the echo is on its way to the clients. Timing is taken when an event
- * happens, not when it is written.
- */
-const CAPTURE_BATCH_MS = 16;
-const CAPTURE_BATCH_CHARS = 64 * 1024;
-
 /** Events a continuation holds in memory while it waits for the screen to start from, at most; past it, it starts without. */
 const HELD_MAX_BYTES = 16 * 1024 * 1024;
 
@@ -64,15 +56,12 @@ interface HeldEvent {
 export class CastWriter {
   readonly path: string;
   readonly startedAt: number;
-  private readonly stream: fs.WriteStream;
+  /** The file, written in batches (server/batchedWrites.ts). */
+  private readonly out: BatchedWrites;
   private readonly started: bigint;
   private closed = false;
   /** Bytes written to the file (header and events). */
   bytes = 0;
-  /** Lines not yet handed to the stream (see {@link CAPTURE_BATCH_MS}). */
-  private waiting: string[] = [];
-  private waitingChars = 0;
-  private flushTimer: NodeJS.Timeout | undefined;
   /** A continuation's events until {@link start}; and the file it continues, still open until then. */
   private held: HeldEvent[] | undefined;
   private heldBytes = 0;
@@ -85,8 +74,8 @@ export class CastWriter {
     this.path = file;
     this.startedAt = Date.now();
     this.started = process.hrtime.bigint();
-    this.stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
-    this.stream.on('error', (error) => {
+    this.out = new BatchedWrites(fs.createWriteStream(file, { flags: 'a', mode: 0o600 }));
+    this.out.stream.on('error', (error) => {
       if (!this.error) {
         this.error = error;
         onError(error);
@@ -156,20 +145,7 @@ export class CastWriter {
 
   private write(line: string): void {
     this.bytes += line.length;
-    this.waiting.push(line);
-    this.waitingChars += line.length;
-    if (this.waitingChars >= CAPTURE_BATCH_CHARS) this.flush();
-    else this.flushTimer ??= setTimeout(() => this.flush(), CAPTURE_BATCH_MS);
-  }
-
-  private flush(): void {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.waiting.length === 0) return;
-    const data = this.waiting.length === 1 ? this.waiting[0] : this.waiting.join('');
-    this.waiting = [];
-    this.waitingChars = 0;
-    this.stream.write(data);
+    this.out.write(line);
   }
 
   private eventJson(code: 'o' | 'i' | 'r', json: string, seq?: number): void {
@@ -189,6 +165,11 @@ export class CastWriter {
     this.eventJson('o', json, seq);
   }
 
+  /** Hands what waits for the next batch to the file now. */
+  flush(): void {
+    this.out.flush();
+  }
+
   input(data: string): void {
     this.eventJson('i', JSON.stringify(data));
   }
@@ -202,8 +183,7 @@ export class CastWriter {
     if (this.closed) return Promise.resolve();
     this.start();
     this.closed = true;
-    this.flush();
-    return new Promise((resolve) => this.stream.end(() => resolve()));
+    return this.out.end();
   }
 }
 

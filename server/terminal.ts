@@ -326,15 +326,20 @@ export class CiTerminal {
     const a = this.attachments.get(key(client, attachId));
     if (!a || a.readOnly) return false;
     this.stats.lastTypedAt = Date.now();
-    this.input(data);
+    this.backend?.write(data);
+    this.inputSeen(data);
     return true;
   }
 
-  /** Input to the CI from anywhere (typed, injected): captured, then written to the backend. */
+  /**
+   * Text the hub types into the CI (a bus message, a chat line): written to the backend and captured, the
+   * capture at once rather than in its next batch, so that a hub killed right after still has the record
+   * of what it typed.
+   */
   input(data: string): void {
     this.backend?.write(data);
-    this.stats.bytesCaptured += Buffer.byteLength(data);
-    this.capture?.input(data);
+    this.inputSeen(data);
+    this.capture?.flush();
   }
 
   /** Input the backend already received (a wrapping client's own keyboard): captured only. */

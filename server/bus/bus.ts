@@ -303,22 +303,20 @@ export class Bus {
           replies.push(error instanceof BusError ? errorLine(error.code, error.message) : errorLine('internal', errorMessage(error)));
         }
       }
-      // Durable before acknowledged: every accepted message of this read is written, then answered.
-      try {
-        this.commit();
-      } catch (error) {
+      // Durable before acknowledged: every accepted message of this read is written, then answered
+      // (before the timeline and watchers hear of them: the sender waits for this).
+      this.commit((error) => {
         // Not written, so not accepted: each line that would have been gets the error instead.
-        const failed = error instanceof BusError ? errorLine(error.code, error.message) : errorLine('internal', errorMessage(error));
-        for (const at of accepted) replies[at] = failed;
-      }
-      if (replies.length) reply(replies.join(''));
+        if (error) for (const at of accepted) replies[at] = errorLine(error.code, error.message);
+        if (replies.length) reply(replies.join(''));
+      });
     });
   }
 
   // --- sending --------------------------------------------------------------------------------------
 
-  /** Accepts a message: validates, stamps, routes, queues. Call {@link commit} before acknowledging. */
-  route(raw: unknown, context: SendContext = {}): { id: string; recipients: string[] } {
+  /** Accepts a message: validates, stamps, routes, queues. {@link commit} before acknowledging. */
+  private route(raw: unknown, context: SendContext = {}): { id: string; recipients: string[] } {
     if (this.stopped) throw new BusError('shutting_down', 'the hub is shutting down; send again once it is back');
     const parsed = MessageInput.safeParse(raw);
     if (!parsed.success) throw new BusError('invalid_message', describeZodError(parsed.error));
@@ -368,8 +366,11 @@ export class Bus {
     return (this.queues.get(this.destination(name))?.size ?? 0) >= this.config().retention.queueMaxMessages;
   }
 
-  /** Writes what {@link route} queued, then tells watchers and starts deliveries. */
-  commit(): void {
+  /**
+   * Writes what {@link route} queued, calls `written` with the outcome (an error if a queue could not be
+   * written: its messages were not accepted), then records, tells watchers and starts deliveries.
+   */
+  private commit(written: (error?: BusError) => void): void {
     const failures: string[] = [];
     const failed = new Set<MailboxQueue>();
     for (const q of this.dirty) {
@@ -381,17 +382,17 @@ export class Bus {
       }
     }
     this.dirty.clear();
+    if (failures.length) this.log.error(`bus: writing queues failed: ${failures.join('; ')}`);
+    written(failures.length ? new BusError('internal', `could not write the queue (${failures.join('; ')}); the message was not accepted: free some disk space and send it again`) : undefined);
     for (const action of this.afterCommit.splice(0)) action(failed);
-    if (failures.length) {
-      this.log.error(`bus: writing queues failed: ${failures.join('; ')}`);
-      throw new BusError('internal', `could not write the queue (${failures.join('; ')}); the message was not accepted: free some disk space and send it again`);
-    }
   }
 
-  /** Routes and commits one message. */
+  /** Routes and commits one message; throws if it was not accepted. */
   send(raw: unknown, context: SendContext = {}): { id: string; recipients: string[] } {
     const result = this.route(raw, context);
-    this.commit();
+    let failure: BusError | undefined;
+    this.commit((error) => (failure = error));
+    if (failure) throw failure;
     return result;
   }
 

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BatchedWrites } from '../batchedWrites';
 import { z } from 'zod';
 import { MessageOutcome, type Message } from '../protocol';
 import { damageReport, repairTail } from '../jsonl';
@@ -32,7 +33,7 @@ export function projectKey(project: string | undefined): string {
 }
 
 export class Timeline {
-  private readonly streams = new Map<string, fs.WriteStream>();
+  private readonly files = new Map<string, BatchedWrites>();
 
   constructor(
     private readonly dir: string,
@@ -55,23 +56,23 @@ export class Timeline {
       detail,
     };
     const key = projectKey(project);
-    let stream = this.streams.get(key);
-    if (!stream) {
+    let out = this.files.get(key);
+    if (!out) {
       const file = path.join(this.dir, `${key}.jsonl`);
       const problem = damageReport(file, 0, repairTail(file));
       if (problem) this.warn(problem);
-      stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
+      out = new BatchedWrites(fs.createWriteStream(file, { flags: 'a', mode: 0o600 }));
       // The timeline is a record, not a queue: delivery goes on; the failure is reported once per file.
-      stream.on('error', (error) => this.warn(`timeline/${key}.jsonl: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`));
-      this.streams.set(key, stream);
+      out.stream.on('error', (error) => this.warn(`timeline/${key}.jsonl: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`));
+      this.files.set(key, out);
     }
-    stream.write(`${JSON.stringify(entry)}\n`);
+    out.write(`${JSON.stringify(entry)}\n`);
     return entry;
   }
 
   /** Entries that involve `name` (as sender, recipient or mailbox), across every project file. */
   async read(name: string): Promise<TimelineEntry[]> {
-    await Promise.all([...this.streams.values()].map((s) => new Promise<void>((r) => s.write('', () => r()))));
+    await Promise.all([...this.files.values()].map((out) => out.flushed()));
     const out: TimelineEntry[] = [];
     let files: string[];
     try {
@@ -94,7 +95,7 @@ export class Timeline {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.streams.values()].map((s) => new Promise<void>((r) => s.end(() => r()))));
-    this.streams.clear();
+    await Promise.all([...this.files.values()].map((out) => out.end()));
+    this.files.clear();
   }
 }
