@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BatchedWrites } from './batchedWrites';
+import { TextBatch } from './textBatch';
 
 export interface CastHeader {
   readonly width: number;
@@ -56,8 +56,9 @@ interface HeldEvent {
 export class CastWriter {
   readonly path: string;
   readonly startedAt: number;
-  /** The file, written in batches (server/batchedWrites.ts). */
-  private readonly out: BatchedWrites;
+  private readonly stream: fs.WriteStream;
+  /** What goes to the file, in batches (server/textBatch.ts). */
+  private readonly out: TextBatch;
   private readonly started: bigint;
   private closed = false;
   /** Bytes written to the file (header and events). */
@@ -74,8 +75,10 @@ export class CastWriter {
     this.path = file;
     this.startedAt = Date.now();
     this.started = process.hrtime.bigint();
-    this.out = new BatchedWrites(fs.createWriteStream(file, { flags: 'a', mode: 0o600 }));
-    this.out.stream.on('error', (error) => {
+    const stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
+    this.stream = stream;
+    this.out = new TextBatch((text) => stream.write(text));
+    stream.on('error', (error) => {
       if (!this.error) {
         this.error = error;
         onError(error);
@@ -145,7 +148,7 @@ export class CastWriter {
 
   private write(line: string): void {
     this.bytes += line.length;
-    this.out.write(line);
+    this.out.add(line);
   }
 
   private eventJson(code: 'o' | 'i' | 'r', json: string, seq?: number): void {
@@ -183,7 +186,8 @@ export class CastWriter {
     if (this.closed) return Promise.resolve();
     this.start();
     this.closed = true;
-    return this.out.end();
+    this.out.flush();
+    return new Promise((resolve) => this.stream.end(() => resolve()));
   }
 }
 

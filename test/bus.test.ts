@@ -298,7 +298,7 @@ test('broadcast to * and @project, context prefix across projects, forwarding to
 
     await ok(['send', 'w1', 'short-lived', '--ttl', '0.5'], home.env);
     await waitFor(async () => (await ciInfo(client, 'w1')).queue?.depth === 0, 10_000, 'expiry');
-    // The timeline is written in batches (server/batchedWrites.ts): the record lands moments later.
+    // The timeline is written in batches (server/textBatch.ts): the record lands moments later.
     const expired = /"outcome":"expired"[^\n]*"content":"short-lived"/;
     await waitFor(() => expired.test(fs.readFileSync(path.join(home.paths.stateDir, 'timeline', 'web.jsonl'), 'utf8')), 5_000, 'the expiry in the timeline');
   });

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BatchedWrites } from '../batchedWrites';
+import { TextBatch } from '../textBatch';
 import { z } from 'zod';
 import { MessageOutcome, type Message } from '../protocol';
 import { damageReport, repairTail } from '../jsonl';
@@ -33,7 +33,8 @@ export function projectKey(project: string | undefined): string {
 }
 
 export class Timeline {
-  private readonly files = new Map<string, BatchedWrites>();
+  /** Open project files, each written in batches (server/textBatch.ts). */
+  private readonly files = new Map<string, { stream: fs.WriteStream; out: TextBatch }>();
 
   constructor(
     private readonly dir: string,
@@ -56,23 +57,34 @@ export class Timeline {
       detail,
     };
     const key = projectKey(project);
-    let out = this.files.get(key);
-    if (!out) {
+    let open = this.files.get(key);
+    if (!open) {
       const file = path.join(this.dir, `${key}.jsonl`);
       const problem = damageReport(file, 0, repairTail(file));
       if (problem) this.warn(problem);
-      out = new BatchedWrites(fs.createWriteStream(file, { flags: 'a', mode: 0o600 }));
+      const stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
       // The timeline is a record, not a queue: delivery goes on; the failure is reported once per file.
-      out.stream.on('error', (error) => this.warn(`timeline/${key}.jsonl: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`));
-      this.files.set(key, out);
+      stream.on('error', (error) => this.warn(`timeline/${key}.jsonl: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`));
+      open = { stream, out: new TextBatch((text) => stream.write(text)) };
+      this.files.set(key, open);
     }
-    out.write(`${JSON.stringify(entry)}\n`);
+    open.out.add(`${JSON.stringify(entry)}\n`);
     return entry;
+  }
+
+  /** Hands every file its waiting entries, then `then` each stream; resolves when all are done. */
+  private settle(then: (stream: fs.WriteStream, done: () => void) => void): Promise<unknown> {
+    return Promise.all(
+      [...this.files.values()].map(({ stream, out }) => {
+        out.flush();
+        return new Promise<void>((resolve) => then(stream, resolve));
+      }),
+    );
   }
 
   /** Entries that involve `name` (as sender, recipient or mailbox), across every project file. */
   async read(name: string): Promise<TimelineEntry[]> {
-    await Promise.all([...this.files.values()].map((out) => out.flushed()));
+    await this.settle((stream, done) => stream.write('', done));
     const out: TimelineEntry[] = [];
     let files: string[];
     try {
@@ -95,7 +107,7 @@ export class Timeline {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.files.values()].map((out) => out.end()));
+    await this.settle((stream, done) => stream.end(done));
     this.files.clear();
   }
 }

@@ -18,6 +18,7 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { TextBatch } from '../textBatch';
 import type { FromWorker, RenderedCast, Reply, ToWorker } from './messages';
 
 /**
@@ -69,11 +70,9 @@ export interface Screen {
 class ScreenFeed {
   private readonly inflight: { seq: number; chars: number }[] = [];
   private inflightChars = 0;
-  /** Calm output waiting for {@link MIRROR_BATCH_MS}. */
-  private batch: string[] = [];
-  private batchChars = 0;
+  /** Calm output waiting for {@link MIRROR_BATCH_MS}, and the sequence number of its newest chunk. */
+  private readonly batch = new TextBatch((data) => this.send(data, this.batchSeq, false), MIRROR_BATCH_MS, MIRROR_BATCH_CHARS);
   private batchSeq = 0;
-  private batchTimer: NodeJS.Timeout | undefined;
   /** Output held back by a flood or a backlog (its newest {@link MIRROR_KEEP_CHARS}). */
   private held: string[] = [];
   private heldChars = 0;
@@ -102,12 +101,9 @@ class ScreenFeed {
       this.flooding = true;
       this.quietTimer = setTimeout(() => this.checkQuiet(), FLOOD_QUIET_MS).unref();
     }
-    if (!this.flooding && this.held.length === 0 && this.inflightChars + this.batchChars + data.length <= MIRROR_HIGH_CHARS) {
-      this.batch.push(data);
-      this.batchChars += data.length;
+    if (!this.flooding && this.held.length === 0 && this.inflightChars + this.batch.chars + data.length <= MIRROR_HIGH_CHARS) {
       this.batchSeq = seq;
-      if (this.batchChars >= MIRROR_BATCH_CHARS) this.flushBatch();
-      else this.batchTimer ??= setTimeout(() => this.flushBatch(), MIRROR_BATCH_MS).unref();
+      this.batch.add(data);
       return;
     }
     this.held.push(data);
@@ -140,19 +136,9 @@ class ScreenFeed {
     if (this.held.length && !this.flooding && this.inflightChars <= MIRROR_LOW_CHARS) this.release();
   }
 
-  private flushBatch(): void {
-    clearTimeout(this.batchTimer);
-    this.batchTimer = undefined;
-    if (this.batch.length === 0) return;
-    const data = this.batch.length === 1 ? this.batch[0] : this.batch.join('');
-    this.batch = [];
-    this.batchChars = 0;
-    this.send(data, this.batchSeq, false);
-  }
-
   /** Posts waiting and held output now (before a snapshot, so the snapshot covers everything written so far). */
   release(): void {
-    this.flushBatch();
+    this.batch.flush();
     if (this.held.length === 0) return;
     const data = this.held.join('').slice(-MIRROR_KEEP_CHARS);
     this.held = [];
@@ -164,10 +150,7 @@ class ScreenFeed {
   reset(): void {
     if (this.quietTimer) clearTimeout(this.quietTimer);
     this.quietTimer = undefined;
-    clearTimeout(this.batchTimer);
-    this.batchTimer = undefined;
-    this.batch = [];
-    this.batchChars = 0;
+    this.batch.clear();
     this.flooding = false;
     this.inflight.length = 0;
     this.inflightChars = 0;

@@ -1,0 +1,55 @@
+/**
+ * Text handed on in batches: what is added waits a moment to go out together with whatever follows it
+ * (at once past a size). The hub uses it for work a keystroke's echo or a message's acknowledgement must
+ * not wait behind: writing captures and the timeline (each write is a trip to the thread pool and a
+ * completion back; per keystroke, on 2 cores, those competed with the echo) and feeding the screen mirror
+ * (a thread wake and an acknowledgement back). Timing is taken when things happen, not when they go out.
+ */
+
+/** How long text waits for more, by default. */
+export const BATCH_MS = 16;
+/** Text waiting beyond which it goes out at once, by default. */
+const BATCH_CHARS = 64 * 1024;
+
+export class TextBatch {
+  private waiting: string[] = [];
+  /** Characters waiting. */
+  chars = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly sink: (text: string) => void,
+    private readonly delayMs = BATCH_MS,
+    private readonly maxChars = BATCH_CHARS,
+  ) {}
+
+  add(text: string): void {
+    this.waiting.push(text);
+    this.chars += text.length;
+    if (this.chars >= this.maxChars) this.flush();
+    // Unref'd: whoever owns the batch flushes it when it closes.
+    else this.timer ??= setTimeout(() => this.flush(), this.delayMs).unref();
+  }
+
+  /** Hands everything waiting to the sink now. */
+  flush(): void {
+    this.cancel();
+    if (this.waiting.length === 0) return;
+    const text = this.waiting.length === 1 ? this.waiting[0] : this.waiting.join('');
+    this.waiting = [];
+    this.chars = 0;
+    this.sink(text);
+  }
+
+  /** Drops what is waiting. */
+  clear(): void {
+    this.cancel();
+    this.waiting = [];
+    this.chars = 0;
+  }
+
+  private cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,27 @@
+/** Text handed on in batches (server/textBatch.ts): together after the delay, at once past the size. */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { TextBatch } from '../server/textBatch';
+import { waitFor } from './helpers';
+
+test('text added within the delay goes out together, in order; past the size at once; clear drops it', async () => {
+  const out: string[] = [];
+  const batch = new TextBatch((text) => out.push(text), 20, 10);
+  batch.add('a');
+  batch.add('b');
+  assert.deepEqual(out, [], 'nothing before the delay');
+  assert.equal(batch.chars, 2);
+  await waitFor(() => out.length === 1, 2000, 'the batch');
+  assert.deepEqual(out, ['ab']);
+  batch.add('0123');
+  batch.add('456789');
+  assert.deepEqual(out, ['ab', '0123456789'], 'at the size limit it goes at once');
+  batch.add('c');
+  batch.flush();
+  assert.deepEqual(out, ['ab', '0123456789', 'c']);
+  batch.add('dropped');
+  batch.clear();
+  batch.flush();
+  assert.equal(out.length, 3);
+  assert.equal(batch.chars, 0);
+});
