@@ -9,7 +9,8 @@ import type { HubClient } from '../client/hubClient';
 import { MB, benchHub, bigFile, percentile, report, rssOf, sleep } from './common';
 
 const FLOOD_BYTES = 100 * MB;
-const ECHO_SAMPLES = 600;
+/** Keys per echo run: p99 is then the 20th slowest, not the 6th (600 gave ±0.5 ms between runs here). */
+const ECHO_SAMPLES = 2000;
 
 /** Raw baseline: node-pty in a bare script reading `cat FILE`. */
 function rawThroughput(file: string): Promise<{ bytes: number; seconds: number }> {
