@@ -2,7 +2,12 @@
  * PTY benchmarks (issue 2): throughput with capture and an attached client, keystroke echo through
  * `attach`, and hub memory — each against raw node-pty measured in the same run.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as pty from 'node-pty';
 import { Attach, Event, Input, Output, Remove, Spawn, Watch } from '../server/protocol';
 import type { HubClient } from '../client/hubClient';
@@ -67,46 +72,83 @@ async function hubThroughput(client: HubClient, file: string, n: number): Promis
   return { agentSeconds, clientSeconds, bytesCaptured, liveChars, resyncs };
 }
 
-async function rawEcho(): Promise<number[]> {
-  const p = pty.spawn('cat', [], { cols: 80, rows: 24 });
+/** Times {@link ECHO_SAMPLES} keystrokes, one at a time: `type` sends a key, `onEcho` registers for its echo. */
+async function timeKeys(type: (key: string) => void, onEcho: (listener: () => void) => void): Promise<number[]> {
   let answer: (() => void) | undefined;
-  p.onData(() => answer?.());
-  await sleep(200);
+  onEcho(() => answer?.());
   const lat: number[] = [];
   for (let i = 0; i < ECHO_SAMPLES; i++) {
     const t0 = process.hrtime.bigint();
     await new Promise<void>((resolve) => {
       answer = resolve;
-      p.write('x');
+      type('x');
     });
     lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
     answer = undefined;
     await sleep(1);
   }
-  p.kill();
   return lat;
+}
+
+async function rawEcho(): Promise<number[]> {
+  const p = pty.spawn('cat', [], { cols: 80, rows: 24 });
+  await sleep(200);
+  try {
+    return await timeKeys((key) => p.write(key), (listener) => p.onData(listener));
+  } finally {
+    p.kill();
+  }
+}
+
+/**
+ * The least any hub adds to an echo: a process that owns the PTY (node-pty, read on its main thread) and
+ * passes bytes to and from one Unix-socket client — no JSON-RPC, capture, mirror or reader thread.
+ */
+const RELAY_SERVER = `
+const net = require('net');
+const pty = require(process.argv[1]);
+const p = pty.spawn('cat', [], { cols: 80, rows: 24 });
+net.createServer((s) => {
+  p.onData((d) => s.write(d));
+  s.on('data', (d) => p.write(d.toString()));
+}).listen(process.argv[2], () => process.send('ready'));
+`;
+
+async function relayEcho(): Promise<number[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cibe-'));
+  const socketPath = path.join(dir, 'relay.sock');
+  const child = spawn(process.execPath, ['-e', RELAY_SERVER, require.resolve('node-pty'), socketPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    await new Promise<void>((resolve) => child.once('message', () => resolve()));
+    const socket = net.connect(socketPath);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    await sleep(200);
+    try {
+      return await timeKeys((key) => socket.write(key), (listener) => socket.on('data', listener));
+    } finally {
+      socket.destroy();
+    }
+  } finally {
+    child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function hubEcho(client: HubClient): Promise<number[]> {
   await client.call(Spawn, { kind: 'process', name: 'echo', command: ['cat'] });
   const attachId = randomUUID();
-  let answer: (() => void) | undefined;
-  client.on(Output, (o) => {
-    if (o.attachId === attachId && o.kind === 'live') answer?.();
-  });
   await client.call(Attach, { name: 'echo', attachId, cols: 80, rows: 24 });
   await sleep(300);
-  const lat: number[] = [];
-  for (let i = 0; i < ECHO_SAMPLES; i++) {
-    const t0 = process.hrtime.bigint();
-    await new Promise<void>((resolve) => {
-      answer = resolve;
-      void client.notify(Input, { attachId, data: 'x' });
-    });
-    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-    answer = undefined;
-    await sleep(1);
-  }
+  const lat = await timeKeys(
+    (key) => void client.notify(Input, { attachId, data: key }),
+    (listener) =>
+      client.on(Output, (o) => {
+        if (o.attachId === attachId && o.kind === 'live') listener();
+      }),
+  );
   await client.call(Remove, { name: 'echo' });
   return lat;
 }
@@ -174,6 +216,14 @@ export async function ptyBenchmarks(): Promise<void> {
       ratio: `+${added99.toFixed(3)} ms`,
       target: 'added ≤ 1 ms',
       ok: added99 <= 1,
+    });
+    // For scale: what two socket hops alone add on this machine.
+    const relay = await relayEcho();
+    report({
+      section: 'pty',
+      metric: '  … a bare relay process instead (p50 / p99)',
+      hub: `${percentile(relay, 0.5).toFixed(3)} / ${percentile(relay, 0.99).toFixed(3)} ms`,
+      ratio: `+${(percentile(relay, 0.5) - percentile(raw, 0.5)).toFixed(3)} / +${(percentile(relay, 0.99) - percentile(raw, 0.99)).toFixed(3)}`,
     });
   } finally {
     await hub.stop();
