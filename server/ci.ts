@@ -171,10 +171,10 @@ export class ProcessCi implements BusCi {
       this.pty = Pty.spawn(
         { file, args, cwd: this.record.cwd, env, cols: this.terminal.cols, rows: this.terminal.rows, umask: this.host.umask },
         (data) => this.terminal.output(data),
-        (exit) => void this.exited(exit),
+        (exit) => this.exited(exit),
       );
     } catch (error) {
-      void this.terminal.endSession();
+      this.terminal.endSession();
       this.fail(`could not start ${file}: ${errorMessage(error)}`);
       return;
     }
@@ -204,11 +204,11 @@ export class ProcessCi implements BusCi {
     this.endAttachments(`${this.name} failed: ${reason}`);
   }
 
-  private async exited(exit: PtyExit): Promise<void> {
+  private exited(exit: PtyExit): void {
     const pid = this.pid;
     this.pty = undefined;
     this.terminal.backend = undefined;
-    await this.terminal.endSession();
+    this.terminal.endSession();
     if (pid !== undefined) reapLeftovers(pid);
     const ranFor = Date.now() - (this.record.startedAt ?? Date.now());
     this.record.exitCode = exit.exitCode;
@@ -314,7 +314,7 @@ export class ProcessCi implements BusCi {
     this.clearBackoff();
     await this.terminate();
     this.endAttachments('the hub is stopping', false);
-    await this.terminal.close();
+    this.terminal.close();
   }
 
   /** Removes the CI: ends the process and its terminal. */
@@ -323,7 +323,7 @@ export class ProcessCi implements BusCi {
     await this.terminate();
     this.removed = true;
     this.endAttachments(`${this.name} was removed`, false);
-    await this.terminal.close();
+    this.terminal.close();
   }
 
   // --- wrapped CIs --------------------------------------------------------------------------------
@@ -346,13 +346,12 @@ export class ProcessCi implements BusCi {
   wrapEnded(exit: PtyExit | undefined): void {
     this.wrapPeer = undefined;
     if (exit) {
-      void this.exited(exit);
+      this.exited(exit);
     } else {
       this.host.log.warn(`${this.name}: its \`cihub wrap\` client disconnected`);
-      void this.exited({ signal: 'SIGHUP' }).then(() => {
-        this.record.reason = 'its cihub wrap client disconnected';
-        this.host.changed(this);
-      });
+      this.exited({ signal: 'SIGHUP' });
+      this.record.reason = 'its cihub wrap client disconnected';
+      this.host.changed(this);
     }
   }
 }

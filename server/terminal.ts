@@ -114,7 +114,7 @@ export class CiTerminal {
 
   /** Begins a capture session (a new .cast file); returns its id. */
   beginSession(header: Omit<CastHeader, 'width' | 'height'>): string {
-    void this.capture?.close();
+    this.capture?.close();
     const id = newSessionId(this.files.dir);
     this.decoder = new StringDecoder('utf8');
     this.stats.bracketedPaste = false;
@@ -153,12 +153,12 @@ export class CiTerminal {
   }
 
   /** Ends the capture session, flushing what the decoder still holds. */
-  async endSession(): Promise<void> {
+  endSession(): void {
     const rest = this.decoder.end();
     if (rest) this.emit(rest);
     const capture = this.capture;
     this.capture = undefined;
-    await capture?.close();
+    capture?.close();
   }
 
   /** Bytes the CI printed (already batched by the PTY reader thread). */
@@ -375,10 +375,10 @@ export class CiTerminal {
     return this.screen.text(marker, maxLines);
   }
 
-  async close(): Promise<void> {
+  close(): void {
     if (this.closed) return;
     this.closed = true;
-    await this.endSession();
+    this.endSession();
     this.screen.close();
     this.attachments.clear();
     this.sizers.length = 0;

@@ -239,7 +239,7 @@ export class ModelCi implements BusCi {
     this.record.desired = 'stopped';
     this.cancel();
     await this.chain;
-    await this.terminal.endSession();
+    this.terminal.endSession();
     this.record.endedAt = Date.now();
     this.setState('stopped');
     void this.terminal.endAll(`${this.name} stopped`, this.info(), true);
@@ -254,7 +254,7 @@ export class ModelCi implements BusCi {
     this.cancel();
     await this.chain;
     void this.terminal.endAll('the hub is stopping', this.info(), false);
-    await this.terminal.close();
+    this.terminal.close();
     this.unsubscribeKeys();
   }
 
@@ -263,7 +263,7 @@ export class ModelCi implements BusCi {
     this.cancel();
     await this.chain;
     void this.terminal.endAll(`${this.name} was removed`, this.info(), false);
-    await this.terminal.close();
+    this.terminal.close();
     this.conversation.remove();
     this.unsubscribeKeys();
     this.host.keys.forget(this.name);
