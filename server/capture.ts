@@ -60,7 +60,8 @@ export class CastWriter {
    * The file, open for appending (-1 once closed, or when it failed). Appended synchronously: a batch
    * lands in the page cache in tens of µs, less than handing it to the thread pool costs (a Buffer copy
    * per batch, a thread wake, a completion back: ~7 % of a flood's throughput here), and a disk slower
-   * than the CI's output then slows the CI — its terminal fills — instead of growing the hub's memory.
+   * than the output then slows the hub and, as its terminal fills, the CI — instead of growing the hub's
+   * memory.
    */
   private fd: number;
   /** What goes to the file, in batches (server/textBatch.ts). */
