@@ -1,7 +1,8 @@
 /**
  * The PTY reader thread: reads every PTY master the process owns and hands the bytes to the main thread
- * in batches, without allocating: reads land in one buffer, are collected in pooled batch buffers, and
- * those are transferred to the main thread and handed back.
+ * in batches, without allocating under a flood: reads land in one buffer, are collected in pooled batch
+ * buffers, and those are transferred to the main thread and handed back (small batches — an echo, a
+ * prompt — are posted as copies instead, see {@link COPY_POST_BYTES}).
  *
  * Why a thread: a PTY holds only a few KiB, so while the main thread is busy with the last batch
  * (capture, mirror, clients) a fast agent blocks on a full terminal. Reading here keeps the agent
