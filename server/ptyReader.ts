@@ -10,8 +10,9 @@
  * ~75 MB/s here); the extra hop costs ~20 µs on a keystroke's echo.
  *
  * Batching: output that arrives after a pause is posted at once; while output streams (the last post was
- * under {@link STREAMING_WINDOW_MS} ago) reads are collected for as long as each turn of the loop brings
- * more, up to {@link MAX_BATCH_BYTES}. No timer holds anything back.
+ * under {@link STREAMING_WINDOW_MS} ago, or under {@link SMALL_STREAMING_WINDOW_MS} for a small one)
+ * reads are collected for as long as each turn of the loop brings more, up to {@link MAX_BATCH_BYTES}.
+ * No timer holds anything back.
  *
  * Draining at exit: see server/pty.ts. When told the child exited, this thread writes the sentinel into
  * the slave side and reads until it comes out of the master, so every byte before it has been read.
@@ -23,6 +24,11 @@ import { parentPort } from 'node:worker_threads';
 
 /** Output counts as streaming if the previous post was this recent. */
 export const STREAMING_WINDOW_MS = 2;
+/**
+ * The same after a small post (an echo, a prompt): keystrokes typed quickly are each posted at once, while
+ * output in many small writes (a progress bar, a chatty TUI) is still collected.
+ */
+const SMALL_STREAMING_WINDOW_MS = 0.5;
 /** Most output collected into one post while streaming. */
 export const MAX_BATCH_BYTES = 128 * 1024;
 /**
@@ -74,6 +80,7 @@ export type FromReader =
   | { op: 'end'; id: number };
 
 const STREAMING_WINDOW_NS = BigInt(STREAMING_WINDOW_MS * 1_000_000);
+const SMALL_STREAMING_WINDOW_NS = BigInt(SMALL_STREAMING_WINDOW_MS * 1_000_000);
 
 class Reader {
   /** Where every read lands (see the constructor); copied into the batch at once. */
@@ -86,6 +93,8 @@ class Reader {
   private readsAtCheck = 0;
   private scheduled = false;
   private lastPostAt = 0n;
+  /** Whether the last post was a copy (a small batch; see {@link SMALL_STREAMING_WINDOW_MS}). */
+  private lastPostSmall = true;
   private readonly stream: tty.ReadStream;
   private draining = false;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -143,7 +152,7 @@ class Reader {
       }
     }
     if (this.scheduled) return;
-    if (process.hrtime.bigint() - this.lastPostAt >= STREAMING_WINDOW_NS) {
+    if (process.hrtime.bigint() - this.lastPostAt >= (this.lastPostSmall ? SMALL_STREAMING_WINDOW_NS : STREAMING_WINDOW_NS)) {
       this.post();
       return;
     }
@@ -179,6 +188,7 @@ class Reader {
     // The tail kept while draining starts the next batch (this one again after a copy: copy() is memmove-safe).
     if (keep > 0) this.length = batch.view.copy(this.filling().view, 0, length, length + keep);
     this.lastPostAt = process.hrtime.bigint();
+    this.lastPostSmall = copy !== undefined;
     if (copy) {
       send({ op: 'data', id: this.id, data: copy, length, copy: true });
       return;
@@ -194,6 +204,7 @@ class Reader {
     if (this.inFlight < MAX_BATCHES_IN_FLIGHT && this.stream.isPaused() && !this.ended) {
       // Held back by the main thread, so the CI is streaming: collect a batch rather than post the first read.
       this.lastPostAt = process.hrtime.bigint();
+      this.lastPostSmall = false;
       this.stream.resume();
     }
   }
