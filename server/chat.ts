@@ -14,6 +14,7 @@ import { ChatEntry, type HubEvent } from './protocol';
 import { damageReport, readJsonl } from './jsonl';
 import { errorMessage } from './errors';
 import { projectSlug } from './projects';
+import { QuietTimer } from './quietTimer';
 import type { ProcessCi } from './ci';
 import type { ModelCi } from './model/modelCi';
 import { typeMessage } from './bus/inject';
@@ -41,7 +42,12 @@ function throttled(fn: () => void, ms: number): { (): void; cancel(): void } {
     if (wait <= 0) run();
     else timer = setTimeout(run, wait);
   };
-  return Object.assign(call, { cancel: () => clearTimeout(timer) });
+  return Object.assign(call, {
+    cancel: () => {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+  });
 }
 /** Entries a project's history keeps in memory and answers with. */
 const HISTORY_LIMIT = 2000;
@@ -62,8 +68,8 @@ interface Reply {
 export class Chats {
   private readonly histories = new Map<string, ChatEntry[]>();
   private saveFailed = false;
-  /** Each project's chat file (named once: the name hashes the path). */
-  private readonly files = new Map<string, string>();
+  /** Each project's chat file: its name (made once: it hashes the path) and, once written, its descriptor. */
+  private readonly files = new Map<string, { path: string; fd?: number }>();
   private readonly replies = new Map<string, Reply>();
   /** Chat messages sent as bus messages (to external and model CIs): message id → project. */
   private readonly awaiting = new Map<string, string>();
@@ -80,9 +86,9 @@ export class Chats {
     return this.load(project).slice(-limit);
   }
 
-  private file(project: string): string {
+  private file(project: string): { path: string; fd?: number } {
     let file = this.files.get(project);
-    if (!file) this.files.set(project, (file = chatFile(this.dir, project)));
+    if (!file) this.files.set(project, (file = { path: chatFile(this.dir, project) }));
     return file;
   }
 
@@ -90,7 +96,7 @@ export class Chats {
     let entries = this.histories.get(project);
     if (entries) return entries;
     const byId = new Map<string, ChatEntry>();
-    const file = this.file(project);
+    const file = this.file(project).path;
     const { values, damaged, cutBytes } = readJsonl(file);
     let bad = damaged;
     for (const value of values) {
@@ -122,8 +128,11 @@ export class Chats {
 
   /** Appends an entry to the project's file; a failure (a full disk) is reported once until one succeeds. */
   private save(project: string, entry: ChatEntry): void {
+    const file = this.file(project);
     try {
-      fs.appendFileSync(this.file(project), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+      // Kept open: a project's bus messages each add an entry.
+      file.fd ??= fs.openSync(file.path, 'a', 0o600);
+      fs.writeSync(file.fd, `${JSON.stringify(entry)}\n`);
       this.saveFailed = false;
     } catch (error) {
       if (!this.saveFailed) this.warn(`could not save the chat of ${project} (${errorMessage(error)}); it is shown, but not kept across a hub restart until this works again`);
@@ -159,7 +168,6 @@ export class Chats {
   private watchReply(project: string, ci: ProcessCi, marker: number | undefined): void {
     const entry: ChatEntry = { id: randomUUID(), t: Date.now(), role: 'ci', ci: ci.name, from: ci.name, text: '', format: 'terminal', streaming: true };
     let started = false;
-    let quietTimer: NodeJS.Timeout | undefined;
     let done = false;
     const render = async (final: boolean) => {
       const { text, truncated } = await ci.terminal.textSince(marker, REPLY_MAX_LINES).catch(() => ({ text: entry.text, truncated: false }));
@@ -172,18 +180,20 @@ export class Chats {
       done = true;
       unsubscribe();
       update.cancel();
-      clearTimeout(quietTimer);
+      quiet.cancel();
+      clearTimeout(silent);
       if (this.replies.get(ci.name)?.entry === entry) this.replies.delete(ci.name);
       if (started) void render(true);
     };
     const update = throttled(() => void render(false), REPLY_UPDATE_MS);
+    const quiet = new QuietTimer(REPLY_QUIET_MS, finish);
+    const silent = setTimeout(finish, REPLY_QUIET_MS * 4); // nothing printed at all: stop watching
     const unsubscribe = ci.terminal.onOutput(() => {
+      if (!started) clearTimeout(silent);
       started = true;
       update();
-      clearTimeout(quietTimer);
-      quietTimer = setTimeout(finish, REPLY_QUIET_MS);
+      quiet.touch();
     });
-    quietTimer = setTimeout(finish, REPLY_QUIET_MS * 4); // nothing printed at all: stop watching
     this.replies.set(ci.name, { entry, project, stop: finish });
   }
 
@@ -261,5 +271,7 @@ export class Chats {
 
   stop(): void {
     for (const reply of [...this.replies.values()]) reply.stop();
+    for (const file of this.files.values()) if (file.fd !== undefined) fs.closeSync(file.fd);
+    this.files.clear();
   }
 }

@@ -12,7 +12,6 @@ import type { KeyStore } from './model/keys';
 import type { MessageOutcome } from './protocol';
 import type { Log } from './log';
 import type { CaptureRetention } from './captureRetention';
-import type { HeapReclaimer } from './memory';
 import type { ScreenMirrors } from './screen/mirror';
 import { CiTerminal, type AttachClient } from './terminal';
 import { Pty, type PtyExit } from './pty';
@@ -37,8 +36,6 @@ export interface CiHost {
   readonly launcherDir: string;
   readonly log: Log;
   readonly mirrors: ScreenMirrors;
-  /** Gives the main thread's memory back after a burst of output. */
-  readonly reclaimer: HeapReclaimer;
   readonly keys: KeyStore;
   readonly captures: CaptureRetention;
   /** The umask CIs run with: the one the hub was started with (the hub itself uses 077). */
@@ -87,7 +84,6 @@ export class ProcessCi implements BusCi {
       record.rows,
       record.bytesCaptured,
       host.captures.forCi(record.name),
-      host.reclaimer,
       (message) => host.log.warn(`${record.name}: ${message}`),
     );
   }
@@ -204,7 +200,8 @@ export class ProcessCi implements BusCi {
     this.endAttachments(`${this.name} failed: ${reason}`);
   }
 
-  private exited(exit: PtyExit): void {
+  /** The process ended; `reason` replaces the usual "exited with code …" in the record. */
+  private exited(exit: PtyExit, reason?: string): void {
     const pid = this.pid;
     this.pty = undefined;
     this.terminal.backend = undefined;
@@ -215,7 +212,7 @@ export class ProcessCi implements BusCi {
     this.record.signal = exit.signal;
     this.record.endedAt = Date.now();
     const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.exitCode}`;
-    this.record.reason = how;
+    this.record.reason = reason ?? how;
     this.host.log.info(`${this.name}: pid ${pid} ${how} after ${(ranFor / 1000).toFixed(1)}s`);
     const waiters = this.exitWaiters;
     this.exitWaiters = [];
@@ -349,9 +346,7 @@ export class ProcessCi implements BusCi {
       this.exited(exit);
     } else {
       this.host.log.warn(`${this.name}: its \`cihub wrap\` client disconnected`);
-      this.exited({ signal: 'SIGHUP' });
-      this.record.reason = 'its cihub wrap client disconnected';
-      this.host.changed(this);
+      this.exited({ signal: 'SIGHUP' }, 'its cihub wrap client disconnected');
     }
   }
 }

@@ -31,13 +31,14 @@ export interface ExportSubject {
 
 export async function exportCapture(
   stateDir: string,
+  captureDir: string,
   ci: ExportSubject,
   format: ExportFormat,
   sessionId: string | undefined,
   mirrors: ScreenMirrors,
   timeline: TimelineEntry[] = [],
 ): Promise<ExportResult> {
-  const sessions = listSessions(path.join(stateDir, 'captures', ci.name));
+  const sessions = listSessions(captureDir);
   if (sessions.length === 0) throw hubError(HubErrorCode.InvalidState, `${ci.name} has no capture yet (it has not run)`);
   const session = sessionId ? sessions.find((s) => s.id === sessionId) : sessions[sessions.length - 1];
   if (!session) {

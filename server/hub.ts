@@ -11,7 +11,6 @@ import { Event, HubErrorCode, type CiInfo, type HubEvent, type ProcessStats, typ
 import { MAX_SOCKET_PATH_BYTES, hubPaths, type HubPaths } from './paths';
 import { Log } from './log';
 import { acquireLock, releaseLock } from './lock';
-import { HeapReclaimer } from './memory';
 import { ScreenMirrors } from './screen/mirror';
 import { Cis } from './cis';
 import type { AnyCi } from './cis';
@@ -72,7 +71,6 @@ export class Hub implements HubContext {
   readonly startedAt = Date.now();
   readonly launcherDir: string;
   readonly mirrors: ScreenMirrors;
-  private readonly reclaimer = new HeapReclaimer();
   readonly cis: Cis;
   readonly bus: Bus;
   readonly config: ConfigStore;
@@ -113,7 +111,6 @@ export class Hub implements HubContext {
       launcherDir: this.launcherDir,
       log: this.log,
       mirrors: this.mirrors,
-      reclaimer: this.reclaimer,
       keys: this.keys,
       captures: this.captures,
       umask,
@@ -303,7 +300,6 @@ export class Hub implements HubContext {
       await this.bus.stop();
       await this.rpc.close();
       await this.mirrors.dispose();
-      this.reclaimer.dispose();
       fs.rmSync(this.launcherDir, { recursive: true, force: true });
       try {
         fs.rmdirSync(this.paths.busDir); // only if empty: external CIs' sockets are theirs

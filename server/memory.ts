@@ -11,12 +11,13 @@
  * `--expose-gc` flag provides (HUB_NODE_FLAGS in client/hubClient.ts); without it this does nothing.
  */
 import * as v8 from 'node:v8';
+import { QuietTimer } from './quietTimer';
 
 /**
  * Growth of a heap (bytes V8 has committed) since the last collection that makes one worthwhile once
  * output has stopped; a full collection of the hub's heap takes ~10 ms.
  */
-export const RECLAIM_GROWTH_BYTES = 8 * 1024 * 1024;
+const RECLAIM_GROWTH_BYTES = 8 * 1024 * 1024;
 /** Output has stopped once none came for this long. */
 export const RECLAIM_QUIET_MS = 300;
 
@@ -25,43 +26,33 @@ function heapBytes(): number {
 }
 
 export class HeapReclaimer {
-  private lastAt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** Armed by output when there is a `gc` to run. */
+  private readonly quiet: QuietTimer | undefined;
   /** The heap's size after the last collection (or at start). */
   private baseline = heapBytes();
-  /** Quiet spells checked, and collections run, so far. */
+  /** Quiet spells checked so far. */
   checks = 0;
-  collections = 0;
 
-  constructor(private readonly collect: (() => void) | undefined = globalThis.gc) {}
+  constructor(collect: (() => void) | undefined = globalThis.gc) {
+    this.quiet = collect && new QuietTimer(RECLAIM_QUIET_MS, () => this.check(collect));
+  }
 
   /** Output went through this thread's heap. */
   output(): void {
-    this.lastAt = Date.now();
-    if (!this.timer && this.collect) this.wait(RECLAIM_QUIET_MS);
+    this.quiet?.touch();
   }
 
-  private wait(ms: number): void {
-    // Unref'd: a pending check never keeps the process alive.
-    this.timer = setTimeout(() => this.check(), ms).unref();
-  }
-
-  private check(): void {
-    const quietFor = Date.now() - this.lastAt;
-    if (quietFor < RECLAIM_QUIET_MS) {
-      this.wait(RECLAIM_QUIET_MS - quietFor);
-      return;
-    }
-    this.timer = undefined;
+  private check(collect: () => void): void {
     this.checks++;
-    if (!this.collect || heapBytes() - this.baseline < RECLAIM_GROWTH_BYTES) return;
-    this.collect();
-    this.collections++;
+    if (heapBytes() - this.baseline < RECLAIM_GROWTH_BYTES) return;
+    collect();
     this.baseline = heapBytes();
   }
 
   dispose(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.quiet?.cancel();
   }
 }
+
+/** This thread's reclaimer (each thread loads its own copy of this module). */
+export const reclaimer = new HeapReclaimer();

@@ -190,7 +190,7 @@ class Reader {
     this.lastPostAt = process.hrtime.bigint();
     this.lastPostSmall = copy !== undefined;
     if (copy) {
-      send({ op: 'data', id: this.id, data: copy, length, copy: true });
+      send({ op: 'data', id: this.id, data: copy, length, copy: true }, [copy]);
       return;
     }
     send({ op: 'data', id: this.id, data: batch.data, length }, [batch.data]);

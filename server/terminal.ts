@@ -11,7 +11,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { CastWriter, newSessionId, type CastHeader } from './capture';
 import type { CaptureFiles } from './captureRetention';
 import type { Screen, ScreenMirrors } from './screen/mirror';
-import type { HeapReclaimer } from './memory';
+import { reclaimer } from './memory';
 import type { CiInfo } from './protocol';
 
 /**
@@ -94,7 +94,6 @@ export class CiTerminal {
     rows: number,
     bytesCaptured: number,
     private readonly files: CaptureFiles,
-    private readonly reclaimer: HeapReclaimer,
     private readonly report: (message: string) => void,
   ) {
     this.cols = cols;
@@ -186,7 +185,7 @@ export class CiTerminal {
 
   private emit(text: string, captured = true): void {
     const seq = ++this.seq;
-    this.reclaimer.output();
+    reclaimer.output();
     // Escaped once for every client and the capture.
     const json = JSON.stringify(text);
     // Clients first: they are the latency-sensitive ones.

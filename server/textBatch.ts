@@ -7,8 +7,8 @@
  * go out.
  */
 
-/** How long text waits for more, by default. */
-export const BATCH_MS = 16;
+/** How long text waits for more, by default (a frame at 60 Hz). */
+const BATCH_MS = 16;
 /** Text waiting beyond which it goes out at once, by default. */
 const BATCH_CHARS = 64 * 1024;
 

@@ -12,6 +12,7 @@ import type { ScreenMirrors } from '../screen/mirror';
 import type { Client } from '../rpc';
 import type { Projects } from '../projects';
 import type { Chats } from '../chat';
+import type { CaptureRetention } from '../captureRetention';
 
 export interface HubContext {
   readonly log: Log;
@@ -23,6 +24,7 @@ export interface HubContext {
   readonly projects: Projects;
   readonly chats: Chats;
   readonly keys: KeyStore;
+  readonly captures: CaptureRetention;
   /** Tells watching clients. */
   emit(event: HubEvent): void;
   /** Throws `ShuttingDown` while the hub stops. */

@@ -59,7 +59,6 @@ export class ModelCi implements BusCi {
       record.rows,
       record.bytesCaptured,
       host.captures.forCi(record.name),
-      host.reclaimer,
       (message) => host.log.warn(`${record.name}: ${message}`),
     );
     this.conversation = new Conversation(path.join(host.paths.stateDir, 'conversations'), record.name, (message) => host.log.warn(`${record.name}: ${message}`));

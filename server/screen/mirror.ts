@@ -12,12 +12,13 @@
  * (parsing it cost ~15 % of the PTY's throughput and ~35 MB of the worker's heap), while the final screen
  * is still right: it is drawn by the newest output.
  *
- * Calm output is handed over in batches, {@link MIRROR_BATCH_MS} after the first of them (at once when a
+ * Calm output is handed over in batches, 16 ms after the first of them (server/textBatch.ts; at once when a
  * snapshot, marker or text needs the screen): a keystroke's echo then does not wake the worker, and its
  * acknowledgement does not wake the main thread again, while the echo is on its way to the clients.
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { QuietTimer } from '../quietTimer';
 import { TextBatch } from '../textBatch';
 import type { FromWorker, RenderedCast, Reply, ToWorker } from './messages';
 
@@ -41,10 +42,6 @@ export const FLOOD_WINDOW_MS = 100;
 export const FLOOD_CHARS = 512 * 1024;
 /** A flood is over once the CI has printed nothing for this long; then its tail is parsed. */
 export const FLOOD_QUIET_MS = 100;
-/** Calm output waits this long to be handed to the worker with whatever follows it (a frame at 60 Hz). */
-export const MIRROR_BATCH_MS = 16;
-/** …or less, once this much is waiting. */
-const MIRROR_BATCH_CHARS = 64 * 1024;
 
 export interface Snapshot {
   /** Serialized screen: write it to a fresh terminal of `cols`×`rows` to reproduce the CI's screen. */
@@ -70,8 +67,8 @@ export interface Screen {
 class ScreenFeed {
   private readonly inflight: { seq: number; chars: number }[] = [];
   private inflightChars = 0;
-  /** Calm output waiting for {@link MIRROR_BATCH_MS}, and the sequence number of its newest chunk. */
-  private readonly batch = new TextBatch((data) => this.send(data, this.batchSeq, false), MIRROR_BATCH_MS, MIRROR_BATCH_CHARS);
+  /** Calm output waiting for its batch (server/textBatch.ts), and the sequence number of its newest chunk. */
+  private readonly batch = new TextBatch((data) => this.send(data, this.batchSeq, false));
   private batchSeq = 0;
   /** Output held back by a flood or a backlog (its newest {@link MIRROR_KEEP_CHARS}). */
   private held: string[] = [];
@@ -81,8 +78,7 @@ class ScreenFeed {
   private windowChars = 0;
   /** Latched when the rate passes {@link FLOOD_CHARS}; cleared after {@link FLOOD_QUIET_MS} of quiet. */
   private flooding = false;
-  private lastWriteAt = 0;
-  private quietTimer: NodeJS.Timeout | undefined;
+  private readonly floodQuiet = new QuietTimer(FLOOD_QUIET_MS, () => this.floodOver());
 
   constructor(
     private readonly id: number,
@@ -96,11 +92,8 @@ class ScreenFeed {
       this.windowChars = 0;
     }
     this.windowChars += data.length;
-    this.lastWriteAt = now;
-    if (this.windowChars > FLOOD_CHARS && !this.flooding) {
-      this.flooding = true;
-      this.quietTimer = setTimeout(() => this.checkQuiet(), FLOOD_QUIET_MS).unref();
-    }
+    if (this.windowChars > FLOOD_CHARS) this.flooding = true;
+    if (this.flooding) this.floodQuiet.touch();
     if (!this.flooding && this.held.length === 0 && this.inflightChars + this.batch.chars + data.length <= MIRROR_HIGH_CHARS) {
       this.batchSeq = seq;
       this.batch.add(data);
@@ -112,14 +105,8 @@ class ScreenFeed {
     while (this.heldChars > MIRROR_KEEP_CHARS && this.held.length > 1) this.heldChars -= this.held.shift()?.length ?? 0;
   }
 
-  /** Ends the flood once the CI has been quiet long enough, and hands the worker its tail. */
-  private checkQuiet(): void {
-    const quietFor = Date.now() - this.lastWriteAt;
-    if (quietFor < FLOOD_QUIET_MS) {
-      this.quietTimer = setTimeout(() => this.checkQuiet(), FLOOD_QUIET_MS - quietFor).unref();
-      return;
-    }
-    this.quietTimer = undefined;
+  /** The CI has been quiet long enough: the flood is over, and the worker gets its tail. */
+  private floodOver(): void {
     this.flooding = false;
     if (this.inflightChars <= MIRROR_LOW_CHARS) this.release();
   }
@@ -148,8 +135,7 @@ class ScreenFeed {
 
   /** Forgets everything in flight and held (the worker was restarted, or the screen closed). */
   reset(): void {
-    if (this.quietTimer) clearTimeout(this.quietTimer);
-    this.quietTimer = undefined;
+    this.floodQuiet.cancel();
     this.batch.clear();
     this.flooding = false;
     this.inflight.length = 0;

@@ -11,7 +11,7 @@ import * as readline from 'node:readline';
 import { parentPort } from 'node:worker_threads';
 import { Terminal, type IMarker } from '@xterm/headless';
 import { SerializeAddon } from '@xterm/addon-serialize';
-import { HeapReclaimer } from '../memory';
+import { reclaimer } from '../memory';
 import type { FromWorker, RenderedCast, Reply, ToWorker } from './messages';
 import { bufferText, writeAll } from './text';
 
@@ -23,9 +23,6 @@ const SLICE_CHARS = 256 * 1024;
  * the PTY, the capture and the clients. Only the final screen matters; the main thread drops what piles up.
  */
 const FLOOD_IDLE_FACTOR = 4;
-
-/** Gives this thread's memory back after it parsed a burst of output (see server/memory.ts). */
-const reclaimer = new HeapReclaimer();
 
 type Control = Exclude<ToWorker, { op: 'open' } | { op: 'write' } | { op: 'close' } | { op: 'render' }>;
 type Item = { kind: 'data'; data: string; seq: number; skipped: boolean } | { kind: 'control'; msg: Control };
