@@ -141,7 +141,7 @@ export class Bus {
   private readonly replyWaiters = new Map<string, (message: Message) => void>();
   private readonly dirty = new Set<MailboxQueue>();
   /** What to do once the queues are written; told which queues could not be. */
-  private readonly afterCommit: ((failed: ReadonlySet<MailboxQueue>) => void)[] = [];
+  private readonly afterCommit: ((failed: ReadonlyMap<MailboxQueue, string>) => void)[] = [];
   private readonly timeline: Timeline;
   private readonly queueDir: string;
   private readonly forwardsFile: string;
@@ -305,17 +305,17 @@ export class Bus {
       }
       // Durable before acknowledged: every accepted message of this read is written, then answered
       // (before the timeline and watchers hear of them: the sender waits for this).
-      this.commit((error) => {
-        // Not written, so not accepted: each line that would have been gets the error instead.
-        if (error) for (const at of accepted) replies[at] = errorLine(error.code, error.message);
-        if (replies.length) reply(replies.join(''));
-      });
+      const { failed, error } = this.writeQueues();
+      // Not written, so not accepted: each line that would have been gets the error instead.
+      if (error) for (const at of accepted) replies[at] = errorLine(error.code, error.message);
+      if (replies.length) reply(replies.join(''));
+      this.announce(failed);
     });
   }
 
   // --- sending --------------------------------------------------------------------------------------
 
-  /** Accepts a message: validates, stamps, routes, queues. {@link commit} before acknowledging. */
+  /** Accepts a message: validates, stamps, routes, queues. {@link writeQueues} before acknowledging. */
   private route(raw: unknown, context: SendContext = {}): { id: string; recipients: string[] } {
     if (this.stopped) throw new BusError('shutting_down', 'the hub is shutting down; send again once it is back');
     const parsed = MessageInput.safeParse(raw);
@@ -354,9 +354,17 @@ export class Bus {
       const max = this.config().retention.queueMaxMessages;
       throw new BusError('mailbox_full', `${this.destination(to)}'s mailbox holds ${max} messages, the retention.queueMaxMessages limit: it is not taking its messages; send again later, or raise the limit (cihub config retention.queueMaxMessages <n>)`);
     }
-    for (const name of resolved) if (!recipients.includes(name)) this.record(project, 'refused', this.destination(name), message, 'mailbox full');
-    // A direct message's `queued` record says it all; a fan-out also records whom it reached.
-    if (recipients.length !== 1 || recipients[0] !== to) this.record(project, 'sent', to, message, `to ${recipients.join(', ') || 'nobody'}`);
+    // Recorded once the queues are written, like each recipient's `queued` (see enqueue).
+    this.afterCommit.push((failed) => {
+      for (const name of resolved) if (!recipients.includes(name)) this.record(project, 'refused', this.destination(name), message, 'mailbox full');
+      // A direct message's `queued` record says it all; a fan-out also records whom it reached.
+      if (recipients.length === 1 && recipients[0] === to) return;
+      const reached = recipients.filter((name) => {
+        const q = this.queues.get(this.destination(name));
+        return q !== undefined && !failed.has(q);
+      });
+      if (reached.length > 0 || recipients.length === 0) this.record(project, 'sent', to, message, `to ${reached.join(', ') || 'nobody'}`);
+    });
     for (const name of recipients) this.enqueue(name, message);
     return { id: message.id, recipients };
   }
@@ -367,32 +375,36 @@ export class Bus {
   }
 
   /**
-   * Writes what {@link route} queued, calls `written` with the outcome (an error if a queue could not be
-   * written: its messages were not accepted), then records, tells watchers and starts deliveries.
+   * Writes what {@link route} queued. A queue that could not be written did not accept its messages:
+   * `failed` holds it and `error` says so, for the sender. Then {@link announce}.
    */
-  private commit(written: (error?: BusError) => void): void {
-    const failures: string[] = [];
-    const failed = new Set<MailboxQueue>();
+  private writeQueues(): { failed: ReadonlyMap<MailboxQueue, string>; error?: BusError } {
+    const failed = new Map<MailboxQueue, string>();
     for (const q of this.dirty) {
       try {
         q.flush();
       } catch (error) {
-        failures.push(`${q.name}: ${errorMessage(error)}`);
-        failed.add(q);
+        failed.set(q, `${q.name}: ${errorMessage(error)}`);
       }
     }
     this.dirty.clear();
-    if (failures.length) this.log.error(`bus: writing queues failed: ${failures.join('; ')}`);
-    written(failures.length ? new BusError('internal', `could not write the queue (${failures.join('; ')}); the message was not accepted: free some disk space and send it again`) : undefined);
+    if (failed.size === 0) return { failed };
+    const why = [...failed.values()].join('; ');
+    this.log.error(`bus: writing queues failed: ${why}`);
+    return { failed, error: new BusError('internal', `could not write the queue (${why}); the message was not accepted: free some disk space and send it again`) };
+  }
+
+  /** After {@link writeQueues}: records what was written, tells watchers and starts deliveries. */
+  private announce(failed: ReadonlyMap<MailboxQueue, string>): void {
     for (const action of this.afterCommit.splice(0)) action(failed);
   }
 
-  /** Routes and commits one message; throws if it was not accepted. */
+  /** Routes one message, writes it and announces it; throws if it was not accepted. */
   send(raw: unknown, context: SendContext = {}): { id: string; recipients: string[] } {
     const result = this.route(raw, context);
-    let failure: BusError | undefined;
-    this.commit((error) => (failure = error));
-    if (failure) throw failure;
+    const { failed, error } = this.writeQueues();
+    this.announce(failed);
+    if (error) throw error;
     return result;
   }
 
@@ -438,13 +450,13 @@ export class Bus {
   }
 
   private record(project: string | undefined, outcome: MessageOutcome, mailbox: string, message: Message, detail?: string): void {
-    this.timeline.append(project ? path.basename(project) : undefined, outcome, mailbox, message, detail);
+    this.timeline.append(projectName(project), outcome, mailbox, message, detail);
     this.emit({ type: 'message', outcome, mailbox, message, ...(detail ? { detail } : {}) });
   }
 
   /** Ends a message's delivery: marks it in its queue (written by the next flush) and records how. */
-  private finish(q: MailboxQueue, message: Message, how: 'delivered' | 'refused' | 'expired', outcome: MessageOutcome, detail?: string): void {
-    q.finish(message.id, how);
+  private finish(q: MailboxQueue, message: Message, outcome: 'delivered' | 'injected' | 'failed' | 'refused' | 'expired', detail?: string): void {
+    q.finish(message.id, outcome === 'injected' ? 'delivered' : outcome === 'failed' ? 'refused' : outcome);
     this.record(this.cis.get(q.name)?.project, outcome, q.name, message, detail);
   }
 
@@ -518,7 +530,7 @@ export class Bus {
     const message = this.contextual(entry.message, ci.name);
     typeMessage(ci, message.content, state.bracketedPaste, message.from);
     this.lastInjectAt.set(ci.name, Date.now());
-    this.finish(q, entry.message, 'delivered', 'injected');
+    this.finish(q, entry.message, 'injected');
     this.flushMarks(q);
     this.injectNext(ci);
   }
@@ -533,12 +545,12 @@ export class Bus {
     entry.state = 'leased';
     try {
       const reply = await ci.answer(this.contextual(entry.message, ci.name));
-      this.finish(q, entry.message, 'delivered', 'delivered');
+      this.finish(q, entry.message, 'delivered');
       this.flushMarks(q);
       this.respond(ci.name, entry.message, reply);
     } catch (error) {
       // A failed answer is not retried forever: the sender gets the error as the response.
-      this.finish(q, entry.message, 'refused', 'failed', errorMessage(error));
+      this.finish(q, entry.message, 'failed', errorMessage(error));
       this.flushMarks(q);
       this.respond(ci.name, entry.message, errorMessage(error), 'error');
     } finally {
@@ -577,7 +589,7 @@ export class Bus {
       ext.reachable = true;
       ext.lastError = undefined;
       ext.retryMs = EXTERNAL_RETRY_MIN_MS;
-      this.finish(q, entry.message, 'delivered', 'delivered');
+      this.finish(q, entry.message, 'delivered');
       this.flushMarks(q);
       if (reply !== undefined) this.respond(name, entry.message, lineContent(reply));
     } catch (error) {
@@ -641,7 +653,7 @@ export class Bus {
     for (const id of ids) {
       const entry = q.get(id);
       if (entry?.state !== 'leased' || entry.lessee !== lessee) continue;
-      this.finish(q, entry.message, 'delivered', 'delivered');
+      this.finish(q, entry.message, 'delivered');
       n++;
     }
     q.flush();
@@ -682,7 +694,7 @@ export class Bus {
     for (const id of targets) {
       const entry = q.get(id);
       if (entry?.state !== 'held') continue;
-      this.finish(q, entry.message, 'refused', 'refused', reason);
+      this.finish(q, entry.message, 'refused', reason);
       n++;
     }
     q.flush();
@@ -808,7 +820,7 @@ export class Bus {
     for (const q of this.queues.values()) {
       const expired = q.expired(now);
       for (const entry of expired) {
-        this.finish(q, entry.message, 'expired', 'expired');
+        this.finish(q, entry.message, 'expired');
       }
       if (expired.length) this.flushMarks(q);
     }

@@ -10,7 +10,7 @@
  */
 
 /** Pause between the paste and its Enter, so a TUI has taken the paste before the Enter arrives. */
-export const INJECT_ENTER_DELAY_MS = 30;
+const INJECT_ENTER_DELAY_MS = 30;
 
 /** Drops C0 controls (ESC among them) and DEL; keeps tabs and, when `keepNewlines`, newlines. */
 function sanitize(text: string, keepNewlines: boolean): string {

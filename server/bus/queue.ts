@@ -180,12 +180,10 @@ export class MailboxQueue {
     for (const entry of this.entries.values()) if (entry.state === 'held') entry.state = 'queued';
   }
 
-  /** Waiting messages (only those in `state` if given), highest priority first, then oldest. */
+  /** Waiting messages (only those in `state` if given), in delivery order ({@link deliveredBefore}). */
   all(state?: Entry['state']): Entry[] {
     const entries = [...this.entries.values()];
-    return (state ? entries.filter((e) => e.state === state) : entries).sort(
-      (a, b) => (a.message.priority === b.message.priority ? a.seq - b.seq : a.message.priority === 'high' ? -1 : 1),
-    );
+    return (state ? entries.filter((e) => e.state === state) : entries).sort(deliveredBefore);
   }
 
   /** The next message to deliver (queued, not leased), or undefined. */
@@ -193,7 +191,7 @@ export class MailboxQueue {
     let best: Entry | undefined;
     for (const entry of this.entries.values()) {
       if (entry.state !== 'queued' || (approvedOnly && !entry.approved)) continue;
-      if (!best || (entry.message.priority === 'high' && best.message.priority !== 'high') || (entry.message.priority === best.message.priority && entry.seq < best.seq)) best = entry;
+      if (!best || deliveredBefore(entry, best) < 0) best = entry;
     }
     return best;
   }
@@ -259,9 +257,16 @@ export class MailboxQueue {
   }
 
   /** Flushes and closes the file; `remove` deletes it too. */
+  /** Closes the file, writing what is pending first — unless the file goes (`remove`). */
   close(remove = false): void {
-    this.flush();
+    if (!remove) this.flush();
     fs.closeSync(this.fd);
     if (remove) fs.rmSync(this.file, { force: true });
   }
+}
+
+/** Delivery order: highest priority first, then oldest. */
+function deliveredBefore(a: Entry, b: Entry): number {
+  if (a.message.priority !== b.message.priority) return a.message.priority === 'high' ? -1 : 1;
+  return a.seq - b.seq;
 }

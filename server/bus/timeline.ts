@@ -43,7 +43,7 @@ export class Timeline {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
-  append(project: string | undefined, outcome: MessageOutcome, mailbox: string, message: Message, detail?: string): TimelineEntry {
+  append(project: string | undefined, outcome: MessageOutcome, mailbox: string, message: Message, detail?: string): void {
     const entry: TimelineEntry = {
       t: Date.now(),
       outcome,
@@ -69,7 +69,6 @@ export class Timeline {
       this.files.set(key, open);
     }
     open.out.add(`${JSON.stringify(entry)}\n`);
-    return entry;
   }
 
   /** Hands every file its waiting entries, then `then` each stream; resolves when all are done. */
