@@ -13,7 +13,8 @@ import {
   Approve,
   Ask,
   ProviderKind,
-  CI_NAME_PATTERN,
+  DEFAULT_COLS,
+  DEFAULT_ROWS,
   DeliveryPolicy,
   Export,
   Forward,
@@ -37,12 +38,12 @@ import {
   Spawn,
   Status,
   StopHub,
-  describeBadName,
   describeZodError,
+  nameProblem,
 } from '../server/protocol';
 import { hubPaths } from '../server/paths';
-import { HUB_NODE_FLAGS, HubClient, connectSocket, hubSocket, startHub } from '../client/hubClient';
-import { hubLaunchEnv, processEnv } from '../server/env';
+import { HubClient, connectSocket, hubCommand, hubSocket, startHub } from '../client/hubClient';
+import { processEnv } from '../server/env';
 import { errorMessage } from '../server/errors';
 import { attach, DETACH_KEY_NAME } from './attach';
 import { defaultWrapName, wrap } from './wrap';
@@ -131,7 +132,8 @@ function serverScript(): string {
 
 function checkName(name: string | undefined, verb: string): string {
   if (name === undefined) throw new UsageError(`${verb} needs a CI name: cihub ${verb} <name>`);
-  if (!CI_NAME_PATTERN.test(name)) fail(describeBadName(name));
+  const problem = nameProblem(name);
+  if (problem) fail(problem);
   return name;
 }
 
@@ -182,7 +184,8 @@ async function run(argv: string[]): Promise<number> {
         return 0;
       }
       if (values.foreground) {
-        const child = spawnChild(process.execPath, [...HUB_NODE_FLAGS, serverScript()], { stdio: 'inherit', env: hubLaunchEnv(process.env) });
+        const { file, args, env } = hubCommand(serverScript());
+        const child = spawnChild(file, args, { stdio: 'inherit', env });
         for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig));
         return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
       }
@@ -190,7 +193,7 @@ async function run(argv: string[]): Promise<number> {
       const client = await connect();
       const { hub } = await client.call(Status, {});
       client.close();
-      process.stdout.write(`hub started (pid ${hub.pid}); socket ${hub.socket}; log ${path.join(hub.stateDir, 'hub.log')}\n`);
+      process.stdout.write(`hub started (pid ${hub.pid}); socket ${hub.socket}; log ${hubPaths().log}\n`);
       return 0;
     }
 
@@ -274,7 +277,7 @@ async function run(argv: string[]): Promise<number> {
       if (!policy.success) fail(`--policy must be inbox, inject or hold (got "${str(values.policy)}")`);
       const project = absolute(str(values.project));
       const cwd = absolute(str(values.cwd)) ?? project ?? process.cwd();
-      const { cols, rows } = process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : { cols: 120, rows: 32 };
+      const { cols, rows } = process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : { cols: DEFAULT_COLS, rows: DEFAULT_ROWS };
       const client = await connect();
       const ci = await client.call(Spawn, {
         kind: 'process',

@@ -6,7 +6,7 @@
 import { constants } from 'node:os';
 import * as path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { Wrap, WrapExit, WrapInput, WrapOutput, WrapResize, WrapSignal, WrapTyped } from '../server/protocol';
+import { ciNameFrom, Wrap, WrapExit, WrapInput, WrapOutput, WrapResize, WrapSignal, WrapTyped } from '../server/protocol';
 import { hubPaths } from '../server/paths';
 import { Pty, type PtyExit } from '../server/pty';
 import { ciEnvironment, processEnv } from '../server/env';
@@ -28,8 +28,7 @@ export interface WrapOptions {
 
 /** A CI name from a command: `bash` → `bash-<pid>`. */
 export function defaultWrapName(command: string[]): string {
-  const base = path.basename(command[0] ?? 'wrap').toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '');
-  return `${(base || 'wrap').slice(0, 50)}-${process.pid}`;
+  return `${ciNameFrom(path.basename(command[0] ?? 'wrap'), 'wrap', 50)}-${process.pid}`;
 }
 
 export async function wrap(options: WrapOptions): Promise<number> {
@@ -43,7 +42,7 @@ export async function wrap(options: WrapOptions): Promise<number> {
   const offline: { typed: boolean; data: string }[] = [];
   let offlineBytes = 0;
   const decoder = new StringDecoder('utf8');
-  let exit: PtyExit | undefined;
+  let exited = false;
 
   const toHub = (data: string, typed = false) => {
     if (client) {
@@ -57,6 +56,14 @@ export async function wrap(options: WrapOptions): Promise<number> {
 
   let finish: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => (finish = resolve));
+  /** Tells the hub how the command ended (when registered), then lets `wrap` return. */
+  const end = async (result: PtyExit): Promise<void> => {
+    if (client) await client.notify(WrapExit, { name: options.name, ...result });
+    client?.close();
+    finish(result.signal ? 128 + signalNumber(result.signal) : (result.exitCode ?? 0));
+  };
+  /** The registration under way (or the last one): an exit is reported once it is done, so a new registration hears of it. */
+  let attempt: Promise<void> = Promise.resolve();
   const size = term.size();
   const pty = Pty.spawn(
     { file: options.command[0], args: options.command.slice(1), cwd, env: ciEnv, ...size },
@@ -67,12 +74,11 @@ export async function wrap(options: WrapOptions): Promise<number> {
       if (text) toHub(text);
     },
     (result) => {
-      exit = result;
+      exited = true;
       const rest = decoder.end();
       if (rest) toHub(rest);
       term.restore(false);
-      // A registration under way reports the exit when it is done.
-      if (!registering) void end(result);
+      void attempt.then(() => end(result));
     },
   );
 
@@ -86,27 +92,11 @@ export async function wrap(options: WrapOptions): Promise<number> {
     if (client) void client.notify(WrapResize, { name: options.name, cols, rows });
   });
 
-  /** Tells the hub how the command ended (when registered), then lets `wrap` return. */
-  const end = async (result: PtyExit): Promise<void> => {
-    if (client) await client.notify(WrapExit, { name: options.name, ...result });
-    client?.close();
-    finish(result.signal ? 128 + signalNumber(result.signal) : (result.exitCode ?? 0));
-  };
-  let registering = false;
-  const register = async (): Promise<void> => {
-    if (exit) return;
-    registering = true;
-    try {
-      await tryRegister();
-    } finally {
-      registering = false;
-      if (exit) await end(exit);
-    }
-  };
   const retryLater = () => {
-    if (!exit) setTimeout(() => void register(), RECONNECT_INTERVAL_MS).unref();
+    if (!exited) setTimeout(() => (attempt = register()), RECONNECT_INTERVAL_MS).unref();
   };
-  const tryRegister = async (): Promise<void> => {
+  const register = async (): Promise<void> => {
+    if (exited) return;
     const c = await options.connect().catch(() => undefined);
     if (!c) {
       retryLater();
@@ -139,7 +129,8 @@ export async function wrap(options: WrapOptions): Promise<number> {
     for (const { typed, data } of offline.splice(0)) void c.notify(typed ? WrapTyped : WrapOutput, { name: options.name, data });
     offlineBytes = 0;
   };
-  await register();
+  attempt = register();
+  await attempt;
   return finished;
 }
 

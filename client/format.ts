@@ -46,7 +46,7 @@ export function tildify(p: string | undefined, home = process.env.HOME): string 
 }
 
 /** `3 (2m), 1 held, 12 done [inject] → larry`: waiting (oldest's age), held, delivered, policy, forwarding. */
-export function describeQueue(ci: CiInfo): string {
+function describeQueue(ci: CiInfo): string {
   if (!ci.queue) return '-';
   const policy = ci.kind === 'process' && ci.policy && ci.policy !== 'inbox' ? ` [${ci.policy}]` : '';
   return `${describeQueueStats(ci.queue)}${policy}${ci.forwardedTo ? ` → ${ci.forwardedTo}` : ''}`;

@@ -47,12 +47,25 @@ export function connectSocket(socketPath: string, timeoutMs = 2000): Promise<net
   });
 }
 
-export interface LaunchOptions {
-  /** Path of the hub bundle (`dist/server.js`). */
-  readonly serverScript: string;
+/** How to run the hub. */
+export interface HubCommandOptions {
   /** The Node to run it with (the extension passes the extension host's own, with ELECTRON_RUN_AS_NODE). */
   readonly execPath?: string;
+  /** The environment it starts from (default: this process's); {@link hubLaunchEnv} adds to a copy. */
   readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface LaunchOptions extends HubCommandOptions {
+  /** Path of the hub bundle (`dist/server.js`). */
+  readonly serverScript: string;
+}
+
+/** What runs the hub bundle `serverScript`: the executable, its arguments and the environment to give it. */
+export function hubCommand(serverScript: string, options: HubCommandOptions = {}): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const env = hubLaunchEnv(options.env ?? process.env);
+  // Another executable is an Electron app (VS Code's), which runs scripts as plain Node only so.
+  if (options.execPath && options.execPath !== process.execPath) env.ELECTRON_RUN_AS_NODE = '1';
+  return { file: options.execPath ?? process.execPath, args: [...HUB_NODE_FLAGS, serverScript], env };
 }
 
 /**
@@ -61,7 +74,7 @@ export interface LaunchOptions {
  * answers all the same. Throws with the hub's own last words if it fails to start.
  */
 export async function startHub(options: LaunchOptions): Promise<void> {
-  const env = hubLaunchEnv(options.env ?? process.env);
+  const { file, args, env } = hubCommand(options.serverScript, options);
   const paths = hubPaths(env);
   fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const logFile = paths.log;
@@ -72,8 +85,7 @@ export async function startHub(options: LaunchOptions): Promise<void> {
   }
   const logFd = fs.openSync(logFile, 'a', 0o600);
   const logStart = fs.fstatSync(logFd).size;
-  if (options.execPath && options.execPath !== process.execPath) env.ELECTRON_RUN_AS_NODE = '1';
-  const child = spawn(options.execPath ?? process.execPath, [...HUB_NODE_FLAGS, options.serverScript], {
+  const child = spawn(file, args, {
     detached: true,
     stdio: ['ignore', logFd, logFd],
     env,

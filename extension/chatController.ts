@@ -171,7 +171,7 @@ export class ChatController implements vscode.Disposable {
   /** Sends the webview everything (after `ready`, and after each reconnect). */
   private async init(): Promise<void> {
     if (this.hub.state !== 'connected') {
-      this.postedCis = undefined;
+      this.postedCis = this.selected ? { project: this.selected, json: JSON.stringify([]) } : undefined;
       this.view.post({ type: 'init', projects: this.projectViews(), selected: this.selected, cis: [], entries: [], hub: this.hub.state });
       return;
     }
@@ -180,13 +180,13 @@ export class ChatController implements vscode.Disposable {
       this.cis = (await this.hub.call(List, {})).cis;
       this.ensureSelection();
       const entries = this.selected ? (await this.hub.call(ChatHistory, { project: this.selected })).entries : [];
-      // A reloaded webview starts from what `init` gives it.
-      this.postedCis = undefined;
+      const cis = this.selected ? this.ciViews(this.selected) : [];
+      this.postedCis = this.selected ? { project: this.selected, json: JSON.stringify(cis) } : undefined;
       this.view.post({
         type: 'init',
         projects: this.projectViews(),
         selected: this.selected,
-        cis: this.selected ? this.ciViews(this.selected) : [],
+        cis,
         entries,
         hub: 'connected',
       });

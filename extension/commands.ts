@@ -3,7 +3,7 @@
  * instead of failing silently).
  */
 import * as vscode from 'vscode';
-import { CI_NAME_PATTERN, describeBadName, Kill, Logs, Restart, Send, Spawn, Status, StopHub } from '../server/protocol';
+import { ciNameFrom, Kill, Logs, nameProblem, Restart, Send, Spawn, Status, StopHub } from '../server/protocol';
 import { processEnv } from '../server/env';
 import { errorMessage } from '../server/errors';
 import { formatStatus } from '../client/format';
@@ -52,7 +52,7 @@ export function registerCommands(
       const name = await vscode.window.showInputBox({
         title: 'Spawn CI (1/2): name',
         prompt: 'Lowercase letters, digits, ".", "_", "-"',
-        validateInput: (v) => (CI_NAME_PATTERN.test(v) ? undefined : describeBadName(v)),
+        validateInput: nameProblem,
       });
       if (!name) return;
       const line = await vscode.window.showInputBox({ title: `Spawn CI (2/2): command for ${name}`, prompt: 'e.g. claude, aider, bash', value: vscode.workspace.getConfiguration('projectsChat').get('defaultCi') || process.env.SHELL || 'bash' });
@@ -70,8 +70,8 @@ export function registerCommands(
       if (!picked) return;
       const name = await vscode.window.showInputBox({
         title: 'Name of the model CI',
-        value: picked.model.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 63) || 'model',
-        validateInput: (v) => (CI_NAME_PATTERN.test(v) ? undefined : describeBadName(v)),
+        value: ciNameFrom(picked.model, 'model', 63),
+        validateInput: nameProblem,
       });
       if (!name) return;
       const ci = await hub.call(Spawn, { kind: 'model', name, ...picked, project: chat.selectedProject });

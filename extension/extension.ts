@@ -15,11 +15,12 @@ import { registerCommands } from './commands';
 import { hubConfigOf, readSettings, type Settings } from './settings';
 import { Models } from './models';
 
-/** This window's workspace folders on disk. */
+/** This window's workspace folders that are on this machine's disk (`file:`), not remote or virtual. */
 function localWorkspaceFolders(): vscode.WorkspaceFolder[] {
   return (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file');
 }
 
+/** The paths of those folders: the projects this window has open. */
 function localFolders(): string[] {
   return localWorkspaceFolders().map((f) => f.uri.fsPath);
 }

@@ -14,10 +14,6 @@ const PROVIDERS: readonly { id: ProviderKind; label: string; detail: string }[] 
   { id: 'anthropic', label: 'Anthropic', detail: 'Claude models (needs a key)' },
 ];
 
-function needsKey(provider: ProviderKind): boolean {
-  return KEY_ENV[provider] !== undefined;
-}
-
 function secretName(provider: ProviderKind): string {
   return `projectsChat.apiKey.${provider}`;
 }
@@ -48,12 +44,12 @@ export class Models {
 
   /** Makes sure a key is known for `provider`: stored, in the environment, or asked for now (once). */
   async ensureKey(provider: ProviderKind, baseUrl: string | undefined): Promise<boolean> {
-    if (!needsKey(provider)) return true;
+    const env = KEY_ENV[provider];
+    if (env === undefined) return true;
     // A local OpenAI-compatible server rarely wants a key.
     if (baseUrl && /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]/.test(baseUrl)) return true;
     if (await this.secrets.get(secretName(provider))) return true;
-    const env = KEY_ENV[provider];
-    if (env && process.env[env]) return true;
+    if (process.env[env]) return true;
     return this.setKey(provider);
   }
 
@@ -62,7 +58,7 @@ export class Models {
     const chosen =
       provider ??
       (await vscode.window.showQuickPick(
-        PROVIDERS.filter((p) => needsKey(p.id)).map((p) => ({ label: p.label, detail: p.detail, id: p.id })),
+        PROVIDERS.filter((p) => KEY_ENV[p.id] !== undefined).map((p) => ({ label: p.label, detail: p.detail, id: p.id })),
         { title: 'Set the API key of which provider?' },
       ))?.id;
     if (!chosen) return false;

@@ -2,12 +2,10 @@
  * What a user types in the chat: a message (optionally `@name …` to address another CI) or a slash
  * command. Pure (no `vscode`): unit-tested in test/slashCommands.test.ts.
  */
-import { CI_NAME_PATTERN, CI_NAME_SOURCE, describeBadName } from '../server/protocol';
+import { BusAddress, CI_NAME_SOURCE, nameProblem } from '../server/protocol';
 
 /** `@name text…` addresses another CI. */
 const MENTION = new RegExp(`^@(${CI_NAME_SOURCE})(?:\\s+([\\s\\S]*))?$`);
-/** What `/send` takes: a CI or mailbox, or `@project`. */
-const RECIPIENT = new RegExp(`^@?${CI_NAME_SOURCE}$`);
 
 export type SlashCommand =
   | { name: 'spawn'; ci: string; command?: string[]; provider?: string; model?: string; baseUrl?: string }
@@ -86,8 +84,7 @@ export function splitWords(line: string): string[] | { error: string } {
 
 function nameError(value: string | undefined, command: string): string | undefined {
   if (!value) return `${command} needs a CI name: ${USAGE[command]}`;
-  if (!CI_NAME_PATTERN.test(value)) return describeBadName(value);
-  return undefined;
+  return nameProblem(value);
 }
 
 function invalid(error: string): ChatInput {
@@ -139,7 +136,7 @@ export function parseChatInput(raw: string): ChatInput {
       const m = /^(\S+)\s+([\s\S]+)$/.exec(rest);
       if (!m) return invalid(`/send needs a recipient and a text: ${USAGE.send}`);
       const to = m[1];
-      if (to !== '*' && !RECIPIENT.test(to)) return invalid(`/send: "${to}" is not a CI name, "*" or "@project"`);
+      if (!BusAddress.safeParse(to).success) return invalid(`/send: "${to}" is not a CI name, "*" or "@project"`);
       return { kind: 'command', command: { name: 'send', to, text: m[2].trim() } };
     }
     case 'spawn':

@@ -48,10 +48,23 @@ export const CI_NAME_SOURCE = '[a-z0-9][a-z0-9._-]{0,62}';
 export const CI_NAME_PATTERN = new RegExp(`^${CI_NAME_SOURCE}$`);
 
 export const CiName = z.string().superRefine((value, ctx) => {
-  if (!CI_NAME_PATTERN.test(value)) {
-    ctx.addIssue({ code: 'custom', message: describeBadName(value) });
-  }
+  const problem = nameProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
+
+/** Why `name` is not a valid CI name (see {@link describeBadName}), or undefined when it is one. */
+export function nameProblem(name: string): string | undefined {
+  return CI_NAME_PATTERN.test(name) ? undefined : describeBadName(name);
+}
+
+/**
+ * A valid CI name made from free text (a command, a model): lowercased, each run of other characters
+ * as `-`, leading characters a name cannot start with dropped, at most `maxLength` (≤ 63) characters;
+ * `fallback` (itself a valid name) when nothing is left.
+ */
+export function ciNameFrom(text: string, fallback: string, maxLength: number): string {
+  return text.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, maxLength) || fallback;
+}
 
 /** Explains why `name` is not a valid CI name, in words a user can act on. */
 export function describeBadName(name: string): string {
@@ -99,6 +112,11 @@ export const KEY_ENV: Record<ProviderKind, string | undefined> = {
   openai: 'OPENAI_API_KEY',
   anthropic: 'ANTHROPIC_API_KEY',
 };
+
+/** Terminal size of a CI when its spawner gives none (nobody has attached to it yet). */
+export const DEFAULT_COLS = 120;
+/** See {@link DEFAULT_COLS}. */
+export const DEFAULT_ROWS = 32;
 
 const TerminalSize = {
   cols: z.number().int().min(2).max(1000),
@@ -443,7 +461,7 @@ export const Export = request(
 export const BUS_LINE_LIMIT_BYTES = 1024 * 1024;
 
 /** A recipient: a CI or mailbox name, `*` (every CI), or `@project` (every CI of a project). */
-const BusAddress = z
+export const BusAddress = z
   .string()
   .regex(new RegExp(`^(\\*|@?${CI_NAME_SOURCE})$`), 'must be a CI or mailbox name, "*" or "@project"');
 

@@ -1,15 +1,11 @@
 /** Requests about CIs: create, list, stop, restart, remove, resize, export. */
 import * as os from 'node:os';
-import { Export, HubErrorCode, Kill, List, Remove, Resize, Restart, Spawn } from '../protocol';
+import { DEFAULT_COLS, DEFAULT_ROWS, Export, HubErrorCode, Kill, List, Remove, Resize, Restart, Spawn } from '../protocol';
 import type { Client } from '../rpc';
 import { hubError } from '../errors';
 import { processEnv } from '../env';
 import { exportCapture } from '../export';
 import type { HubContext } from './context';
-
-/** Default terminal size for a CI nobody has attached to yet. */
-export const DEFAULT_COLS = 120;
-export const DEFAULT_ROWS = 32;
 
 export function registerCiRequests(client: Client, hub: HubContext): void {
   const { log, cis } = hub;
@@ -76,6 +72,7 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
     const r = cis.require(name).record;
     return exportCapture(
       hub.paths.stateDir,
+      hub.captures.forCi(name).dir,
       r.kind === 'process' ? { name, command: r.command, cwd: r.cwd, project: r.project } : { name, command: [`${r.provider}:${r.model}`], project: r.project },
       format,
       session,

@@ -5,6 +5,8 @@ import {
   ChatHistory,
   ChatSend,
   ChatStop,
+  DEFAULT_COLS,
+  DEFAULT_ROWS,
   EnsureDefaultCi,
   ListProjects,
   Logs,
@@ -16,7 +18,6 @@ import { hubError, notFound } from '../errors';
 import { processEnv } from '../env';
 import { projectName } from '../bus/bus';
 import type { HubContext } from './context';
-import { DEFAULT_COLS, DEFAULT_ROWS } from './cis';
 
 export function registerProjectRequests(client: Client, hub: HubContext): void {
   const { log, cis, bus, projects, chats } = hub;
