@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import * as pty from 'node-pty';
 import { Attach, Event, Input, Output, Remove, Spawn, Watch } from '../server/protocol';
 import type { HubClient } from '../client/hubClient';
+import { within } from '../test/helpers';
 import { MB, benchHub, bigFile, percentile, report, rssOf, sleep } from './common';
 
 const FLOOD_BYTES = 100 * MB;
@@ -72,10 +73,15 @@ async function hubThroughput(client: HubClient, file: string, n: number): Promis
   return { agentSeconds, clientSeconds, bytesCaptured, liveChars, resyncs };
 }
 
-/** Times {@link ECHO_SAMPLES} keystrokes, one at a time: `type` sends a key, `onEcho` registers for its echo. */
+/**
+ * Times {@link ECHO_SAMPLES} keystrokes, one at a time: `type` sends a key, `onEcho` registers for its echo.
+ * Output before the first key (a hub's attach replay, the program starting) answers no key: the listener
+ * is registered first, then 200 ms of warm-up pass before timing starts.
+ */
 async function timeKeys(type: (key: string) => void, onEcho: (listener: () => void) => void): Promise<number[]> {
   let answer: (() => void) | undefined;
   onEcho(() => answer?.());
+  await sleep(200);
   const lat: number[] = [];
   for (let i = 0; i < ECHO_SAMPLES; i++) {
     const t0 = process.hrtime.bigint();
@@ -92,7 +98,6 @@ async function timeKeys(type: (key: string) => void, onEcho: (listener: () => vo
 
 async function rawEcho(): Promise<number[]> {
   const p = pty.spawn('cat', [], { cols: 80, rows: 24 });
-  await sleep(200);
   try {
     return await timeKeys((key) => p.write(key), (listener) => p.onData(listener));
   } finally {
@@ -119,13 +124,12 @@ async function relayEcho(): Promise<number[]> {
   const socketPath = path.join(dir, 'relay.sock');
   const child = spawn(process.execPath, ['-e', RELAY_SERVER, require.resolve('node-pty'), socketPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    await new Promise<void>((resolve) => child.once('message', () => resolve()));
+    await within(new Promise<void>((resolve) => child.once('message', () => resolve())), 10_000, 'the relay to listen');
     const socket = net.connect(socketPath);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     });
-    await sleep(200);
     try {
       return await timeKeys((key) => socket.write(key), (listener) => socket.on('data', listener));
     } finally {
@@ -141,7 +145,6 @@ async function hubEcho(client: HubClient): Promise<number[]> {
   await client.call(Spawn, { kind: 'process', name: 'echo', command: ['cat'] });
   const attachId = randomUUID();
   await client.call(Attach, { name: 'echo', attachId, cols: 80, rows: 24 });
-  await sleep(300);
   const lat = await timeKeys(
     (key) => void client.notify(Input, { attachId, data: key }),
     (listener) =>

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { HubClient } from '../client/hubClient';
 import { List } from '../server/protocol';
-import { MB, percentile as benchPercentile, rssOf, sleep } from '../bench/common';
+import { MB, percentile, rssOf, sleep } from '../bench/common';
 
-export { MB, rssOf, sleep };
+export { MB, percentile, rssOf, sleep };
 
 /** One measured figure; `ok` is set when there is a target to hold. */
 export interface Figure {
@@ -47,11 +47,6 @@ export class Findings {
       .filter((f) => f.ok === false && (options.performance || !f.performance))
       .map((f) => `${f.metric}: ${f.value} (target ${f.target})`);
   }
-}
-
-/** {@link benchPercentile}, NaN for no values. */
-export function percentile(values: readonly number[], p: number): number {
-  return values.length ? benchPercentile(values, p) : NaN;
 }
 
 export const ms = (n: number): string => `${n.toFixed(1)} ms`;

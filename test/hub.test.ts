@@ -373,17 +373,12 @@ test('kill -9 of the hub: the next hub restores the registry, stops survivors an
 });
 
 test('a request in flight when the hub dies fails with a message, not silence', async () => {
-  const home = makeHome();
-  const client = await startHub(home);
-  try {
+  await withHub(async (home, client) => {
     await ok(['spawn', 'quiet', '--', 'sleep', '300'], home.env);
     const waiting = client.call(Receive, { name: 'quiet', waitMs: 60_000 });
     const hub = hubPid(home.paths.lock);
     assert.ok(hub);
     process.kill(hub, 'SIGKILL');
     await assert.rejects(waiting, /the connection to the hub closed before it answered bus\/receive/);
-  } finally {
-    client.close();
-    await home.cleanup();
-  }
+  });
 });

@@ -6,8 +6,9 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { FLOOD_CHARS, FLOOD_QUIET_MS, FLOOD_WINDOW_MS, ScreenMirrors } from '../server/screen/mirror';
+import { ROOT } from './helpers';
 
-const WORKER = path.resolve(__dirname, '..', '..', 'dist', 'screenWorker.js');
+const WORKER = path.join(ROOT, 'dist', 'screenWorker.js');
 
 function withMirrors(fn: (mirrors: ScreenMirrors) => Promise<void>): Promise<void> {
   const mirrors = new ScreenMirrors(() => undefined, WORKER);

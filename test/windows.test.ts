@@ -94,8 +94,8 @@ test('default CIs: created on demand, named per project, kept through a reload, 
     // The window closes for good: the default CI goes after the grace period; the kept one stays.
     window.close();
     window = await connect(home);
-    await waitFor(async () => !(await window.call(List, {})).cis.some((c) => c.name === 'project-app-ai'), 10_000, 'the default CI to be removed');
-    assert.ok((await window.call(List, {})).cis.some((c) => c.name === twin.name), 'kept');
+    await waitFor(async () => !(await findCi(window, 'project-app-ai')), 10_000, 'the default CI to be removed');
+    assert.ok(await findCi(window, twin.name), 'kept');
   } finally {
     window.close();
     await home.cleanup();

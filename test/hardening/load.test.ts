@@ -1,8 +1,9 @@
 /**
  * The soak scenarios of `npm run soak` (soak/), run briefly: the hub killed -9 under load, agents that
  * misbehave, and 50 CIs in 5 projects with 3 clients. Every correctness target must hold (nothing lost,
- * nothing left running, bounds on disk and restarts); speed and memory figures are printed but held only
- * by `npm run soak` (here other tests share the machine). The long runs' figures are in docs/RELIABILITY.md.
+ * nothing left running, bounds on disk and restarts, no JSON-RPC call or echo stalled for seconds); speed
+ * and memory figures are printed but held only by `npm run soak` (here other tests share the machine). The
+ * long runs' figures are in docs/RELIABILITY.md.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
