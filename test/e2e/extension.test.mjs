@@ -173,9 +173,8 @@ test('agent output is shown as text, never run: markup in a reply stays inert, a
 });
 
 test('"Attach Terminal to CI…" opens a terminal on the agent\'s screen; typed input reaches it and its output appears', async () => {
-  await runCommand(page, 'Projects Chat: Attach Terminal to CI…');
   const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'project-app-ai' }).first();
-  await waitFor(() => row.isVisible(), 10_000, 'the CI in the pick');
+  await runCommand(page, 'Projects Chat: Attach Terminal to CI…', { until: () => row.isVisible() });
   await row.click();
   await waitFor(async () => (await terminalText(page)).includes('demo agent for project app'), 20_000, "the agent's screen in the terminal");
   await page.locator('.terminal-wrapper.active .xterm').first().click();
@@ -272,7 +271,10 @@ test('the command palette: every Projects Chat command is registered and runs', 
   const quick = page.locator('.quick-input-widget .quick-input-box input');
   const quickTitle = page.locator('.quick-input-widget .quick-input-title');
   // Each step of a multi-step input has its own title: wait for it, so an answer never lands in the last step.
-  const step = (/** @type {string} */ title) => waitFor(async () => (await quick.isVisible()) && (await quickTitle.innerText()).includes(title), 10_000, `the "${title}" input`);
+  const shows = (/** @type {string} */ title) => async () => (await quick.isVisible()) && (await quickTitle.innerText()).includes(title);
+  const step = (/** @type {string} */ title) => waitFor(shows(title), 10_000, `the "${title}" input`);
+  // A command whose first step is an input: run again if that input does not show (see runCommand).
+  const open = (/** @type {string} */ command, /** @type {string} */ title) => runCommand(page, command, { until: shows(title) });
   const pick = async (/** @type {string} */ title, /** @type {string} */ text) => {
     await step(title);
     const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
@@ -288,12 +290,12 @@ test('the command palette: every Projects Chat command is registered and runs', 
   await runCommand(page, 'Projects Chat: Open Chat');
   await chat();
 
-  await runCommand(page, 'Projects Chat: Spawn CI…');
+  await open('Projects Chat: Spawn CI…', 'Spawn CI (1/2)');
   await answer('Spawn CI (1/2)', 'palette');
   await answer('Spawn CI (2/2)', 'bash --norc');
   await waitFor(() => ci('palette').state === 'running', 15_000, 'palette to run');
 
-  await runCommand(page, 'Projects Chat: Send Message to CI…');
+  await open('Projects Chat: Send Message to CI…', 'Send a message to which CI?');
   await pick('Send a message to which CI?', 'palette');
   await answer('Message to palette', 'from the palette');
   await waitFor(() => ci('palette').queue?.depth === 1, 15_000, 'the message queued');
@@ -302,16 +304,16 @@ test('the command palette: every Projects Chat command is registered and runs', 
   const editorText = async () => (await page.locator('.editor-group-container.active .view-lines').first().innerText().catch(() => '')).replace(/\u00a0/g, ' ');
   await waitFor(async () => /hub: pid \d+/.test(await editorText()), 15_000, 'the status document');
 
-  await runCommand(page, 'Projects Chat: Restart CI…');
+  await open('Projects Chat: Restart CI…', 'Restart which CI?');
   const pidBefore = ci('palette').pid;
   await pick('Restart which CI?', 'palette');
   await waitFor(() => ci('palette').pid !== pidBefore && ci('palette').state === 'running', 15_000, 'palette restarted');
 
-  await runCommand(page, 'Projects Chat: Attach Terminal to CI…');
+  await open('Projects Chat: Attach Terminal to CI…', 'Attach a terminal to which CI?');
   await pick('Attach a terminal to which CI?', 'palette');
   await waitFor(() => (ci('palette').attached ?? 0) >= 1, 15_000, 'a terminal on palette');
 
-  await runCommand(page, 'Projects Chat: Export Transcript…');
+  await open('Projects Chat: Export Transcript…', 'Export the transcript of which CI?');
   await pick('Export the transcript of which CI?', 'palette');
   await pick('Format', 'md');
   // VS Code's own save dialog (a quick input with a path): accept the suggested file.
@@ -324,19 +326,19 @@ test('the command palette: every Projects Chat command is registered and runs', 
   // It opens in an editor.
   await waitFor(() => page.locator('.tab.active', { hasText: 'palette-transcript.md' }).isVisible(), 15_000, 'the transcript in an editor');
 
-  await runCommand(page, 'Projects Chat: Kill CI…');
+  await open('Projects Chat: Kill CI…', 'Stop which CI?');
   await pick('Stop which CI?', 'palette');
   await waitFor(() => ci('palette').state === 'stopped', 15_000, 'palette stopped');
 
   await runCommand(page, 'Projects Chat: Show Logs');
   await waitFor(async () => /Projects Chat/.test(await page.locator('.part.panel').first().innerText().catch(() => '')), 15_000, 'the output channel');
 
-  await runCommand(page, 'Projects Chat: Set API Key…');
+  await open('Projects Chat: Set API Key…', 'Set the API key of which provider?');
   await pick('Set the API key of which provider?', 'Anthropic');
   await step('API key for Anthropic');
   await page.keyboard.press('Escape');
 
-  await runCommand(page, 'Projects Chat: Spawn Model CI…');
+  await open('Projects Chat: Spawn Model CI…', 'Model CI (1/3)');
   await pick('Model CI (1/3)', 'Ollama');
   await step('Model CI (2/3): base URL');
   await page.keyboard.press('Escape');

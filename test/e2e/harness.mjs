@@ -371,12 +371,34 @@ async function quickInputVisible(page) {
  * Runs a command from the command palette by its title, as a user would: F1, type, pick the row whose label
  * is exactly `title`, Enter. Waits for the palette to close; if the command opens its own quick input
  * (a prompt or a pick), resolves once that is showing and leaves it open for the caller.
+ *
+ * A focus change that lands while the row is being chosen (a panel a previous command opened taking the
+ * focus late) closes the palette without running anything, which looks the same as running. Pass `until`,
+ * a condition that shows the command ran (its own input showing), for a command that is harmless to run
+ * twice: without it after `RAN_WITHIN_MS`, the palette is opened again (at most `RUN_ATTEMPTS` times).
  * @param {import('playwright-core').Page} page
  * @param {string} title full palette title, e.g. 'Developer: Reload Window'
- * @param {{ timeoutMs?: number }} [opts]
+ * @param {{ timeoutMs?: number, until?: () => unknown }} [opts]
  */
 export async function runCommand(page, title, opts = {}) {
-  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const { until } = opts;
+  if (!until) return choose(page, title, opts.timeoutMs);
+  for (let attempt = 1; ; attempt++) {
+    await choose(page, title, opts.timeoutMs);
+    const ran = await waitFor(until, RAN_WITHIN_MS, `"${title}" to show it ran`).then(() => true, (e) => {
+      if (attempt >= RUN_ATTEMPTS) throw e;
+      return false;
+    });
+    if (ran) return;
+    console.log(`# "${title}" did not show it ran within ${RAN_WITHIN_MS} ms (attempt ${attempt}); running it again`);
+  }
+}
+/** How long a command's first visible effect may take before runCommand's `until` counts it as not run. */
+const RAN_WITHIN_MS = 5000;
+const RUN_ATTEMPTS = 3;
+
+/** @param {import('playwright-core').Page} page @param {string} title @param {number} [timeoutMs] */
+async function choose(page, title, timeoutMs = 15_000) {
   const input = page.locator('.quick-input-widget .quick-input-box input');
   if (await quickInputVisible(page)) { await page.keyboard.press('Escape'); await waitFor(async () => !(await quickInputVisible(page)), 5000, 'quick input to close'); }
   // The list filters asynchronously; wait for a row labelled exactly `title`. Something taking the focus
