@@ -300,9 +300,8 @@ test('the command palette: every Projects Chat command is registered and runs', 
   await answer('Message to palette', 'from the palette');
   await waitFor(() => ci('palette').queue?.depth === 1, 15_000, 'the message queued');
 
-  await runCommand(page, 'Projects Chat: Show Hub Status');
   const editorText = async () => (await page.locator('.editor-group-container.active .view-lines').first().innerText().catch(() => '')).replace(/\u00a0/g, ' ');
-  await waitFor(async () => /hub: pid \d+/.test(await editorText()), 15_000, 'the status document');
+  await runCommand(page, 'Projects Chat: Show Hub Status', { until: async () => /hub: pid \d+/.test(await editorText()) });
 
   await open('Projects Chat: Restart CI…', 'Restart which CI?');
   const pidBefore = ci('palette').pid;
@@ -330,8 +329,7 @@ test('the command palette: every Projects Chat command is registered and runs', 
   await pick('Stop which CI?', 'palette');
   await waitFor(() => ci('palette').state === 'stopped', 15_000, 'palette stopped');
 
-  await runCommand(page, 'Projects Chat: Show Logs');
-  await waitFor(async () => /Projects Chat/.test(await page.locator('.part.panel').first().innerText().catch(() => '')), 15_000, 'the output channel');
+  await runCommand(page, 'Projects Chat: Show Logs', { until: async () => /Projects Chat/.test(await page.locator('.part.panel').first().innerText().catch(() => '')) });
 
   await open('Projects Chat: Set API Key…', 'Set the API key of which provider?');
   await pick('Set the API key of which provider?', 'Anthropic');
@@ -344,9 +342,8 @@ test('the command palette: every Projects Chat command is registered and runs', 
   await page.keyboard.press('Escape');
 
   const pid = hubPid();
-  await runCommand(page, 'Projects Chat: Restart Hub');
   const confirm = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Restart Hub' }).first();
-  await waitFor(() => confirm.isVisible(), 10_000, 'the confirmation');
+  await runCommand(page, 'Projects Chat: Restart Hub', { until: () => confirm.isVisible() });
   await confirm.click();
   await waitFor(() => {
     const now = hubPid();
