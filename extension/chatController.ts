@@ -126,6 +126,10 @@ export class ChatController implements vscode.Disposable {
             // Queue counts changed: they come with the list.
             this.scheduleRefresh();
             return;
+          case 'resync':
+            // This window fell behind and missed updates: fetch everything again, as after a reconnect.
+            void this.init();
+            return;
           case 'log':
           case 'alert':
             return;

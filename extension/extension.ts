@@ -72,6 +72,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     hub.on(Event, (event) => {
       if (event.type === 'log') output.appendLine(`[hub] ${event.line}`);
+      else if (event.type === 'resync') output.warn(`this window fell behind the hub's updates (${event.dropped} skipped); refreshed`);
       else if (event.type === 'alert') {
         void vscode.window.showWarningMessage(`Projects Chat: ${event.message}`, 'Show Logs').then((choice) => {
           if (choice) void vscode.commands.executeCommand('projectsChat.showLogs');

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { writeFileAtomic } from './writeAtomic';
 import * as path from 'node:path';
 import type { z } from 'zod';
-import { Event, HubErrorCode, type CiInfo, type HubEvent, type ProcessStats, type Status } from './protocol';
+import { HubErrorCode, type CiInfo, type HubEvent, type ProcessStats, type Status } from './protocol';
 import { MAX_SOCKET_PATH_BYTES, hubPaths, type HubPaths } from './paths';
 import { Log } from './log';
 import { acquireLock, releaseLock } from './lock';
@@ -220,7 +220,7 @@ export class Hub implements HubContext {
   }
 
   emit(event: HubEvent): void {
-    for (const client of this.rpc.clients) if (client.watching) void client.send(Event, event);
+    for (const client of this.rpc.clients) if (client.watching) client.sendEvent(event);
   }
 
   private projectOf(name: string): string | undefined {

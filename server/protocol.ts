@@ -818,6 +818,12 @@ export const HubEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('log'), line: z.string() }),
   /** Something the user should see and act on (the disk is nearly full, captures stopped): shown once per window. */
   z.object({ type: z.literal('alert'), message: z.string() }),
+  /**
+   * This connection fell behind (its unread data passed a bound, e.g. a busy window during a bus flood):
+   * `dropped` events since the last one it got were not sent. Fetch what you show again (list, projects,
+   * chat history). Alerts are never dropped.
+   */
+  z.object({ type: z.literal('resync'), dropped: z.number().int().positive() }),
 ]);
 export type HubEvent = z.infer<typeof HubEvent>;
 

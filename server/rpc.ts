@@ -19,7 +19,9 @@ import type { z } from 'zod';
 import {
   AttachEnded,
   describeZodError,
+  Event,
   HubErrorCode,
+  type HubEvent,
   Output,
   WrapInput,
   WrapSignal,
@@ -30,9 +32,17 @@ import {
 import type { WrapPeer } from './ci';
 import type { AnyCi } from './cis';
 import type { Log } from './log';
-import { ATTACH_LOW_WATERMARK_BYTES } from './terminal';
+import { ATTACH_HIGH_WATERMARK_BYTES, ATTACH_LOW_WATERMARK_BYTES } from './terminal';
 import { errorMessage } from './errors';
 import { VERSION } from './version';
+
+/**
+ * A watching client with more unsent data than this is behind: it gets no events (except alerts) until
+ * its socket has drained, then one `resync` saying how many it missed. Above the attach high watermark,
+ * so a window that is only behind on a terminal flood (resynced on its own) keeps its events; far below
+ * what a bus flood would otherwise pile up per window (~57 MB per 100 000 messages).
+ */
+export const EVENT_BACKLOG_BYTES = ATTACH_HIGH_WATERMARK_BYTES + 4 * 1024 * 1024;
 
 /** A connected client. */
 export class Client implements WrapPeer {
@@ -44,6 +54,8 @@ export class Client implements WrapPeer {
   /** This connection's attachments: attach id → the CI it is attached to. */
   readonly attachments = new Map<string, AnyCi>();
   private drainWaiters: (() => void)[] = [];
+  /** Events not sent since this client fell behind (see {@link EVENT_BACKLOG_BYTES}). */
+  private eventsDropped = 0;
   private readonly closeListeners: (() => void)[] = [];
   private closed = false;
 
@@ -58,6 +70,24 @@ export class Client implements WrapPeer {
   send<P extends z.ZodType>(def: NotificationDef<P>, params: z.input<P>): Promise<void> {
     if (!this.open) return Promise.resolve();
     return this.connection.sendNotification(def.method, params).catch(() => undefined);
+  }
+
+  /** Sends a hub event, or drops it while this client is behind (see {@link EVENT_BACKLOG_BYTES}). */
+  sendEvent(event: HubEvent): void {
+    if (!this.open) return;
+    // Once one is dropped, all are until the resync, so what a client gets is never out of order with it.
+    if (event.type !== 'alert' && (this.eventsDropped > 0 || this.socket.writableLength > EVENT_BACKLOG_BYTES)) {
+      // Over the socket's high-water mark, so a write has returned false and 'drain' will come.
+      if (this.eventsDropped++ === 0) {
+        this.socket.once('drain', () => {
+          const dropped = this.eventsDropped;
+          this.eventsDropped = 0;
+          void this.send(Event, { type: 'resync', dropped });
+        });
+      }
+      return;
+    }
+    void this.send(Event, event);
   }
 
   /**

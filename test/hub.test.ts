@@ -26,7 +26,8 @@ import {
   zombieChildren,
   castOutput,
 } from './helpers';
-import { List, Receive, Send, Spawn, Status, Watch, type CiInfo } from '../server/protocol';
+import { Event, List, Receive, Send, Spawn, Status, Watch, type CiInfo, type HubEvent } from '../server/protocol';
+import { EVENT_BACKLOG_BYTES } from '../server/rpc';
 import { connectSocket, HubClient } from '../client/hubClient';
 
 
@@ -228,6 +229,54 @@ test('watching clients that vanish while events flow leave the hub responsive an
     assert.equal(status.hub.pid, hubPid(home.paths.lock));
     const logBytes = fs.statSync(path.join(home.paths.stateDir, 'hub.log')).size;
     assert.ok(logBytes < 100_000, `hub.log is ${logBytes} bytes`);
+  });
+});
+
+test('a watching window that stops reading: events past the bound are dropped, one resync counts them, then events flow again', async () => {
+  await withHub(async (home, client) => {
+    await client.call(Spawn, { kind: 'process', name: 'sink', command: ['sleep', '600'] });
+    const socket = await connectSocket(home.paths.socket);
+    assert.ok(socket);
+    const watcher = HubClient.fromSocket(socket);
+    const events: HubEvent[] = [];
+    watcher.on(Event, (event) => void events.push(event));
+    await watcher.call(Watch, {});
+    socket.pause(); // a window whose extension host is busy
+
+    // Each message is one event of ~4 KB: together over twice the bound (and within the mailbox's limit).
+    const content = 'x'.repeat(4000);
+    const total = Math.ceil((2 * EVENT_BACKLOG_BYTES) / content.length);
+    const bus = net.connect(path.join(home.paths.busDir, 'sink.sock'));
+    await new Promise<void>((resolve, reject) => bus.once('connect', resolve).once('error', reject));
+    let acked = 0;
+    bus.on('data', (d: Buffer) => {
+      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) acked++;
+    });
+    for (let sent = 0; sent < total; ) {
+      let lines = '';
+      for (let k = 0; k < 200 && sent < total; k++) lines += `${JSON.stringify({ id: `m${sent++}`, from: 'flood', content })}\n`;
+      bus.write(lines);
+      await waitFor(() => acked >= sent - 2000, 30_000, 'acks');
+    }
+    await waitFor(() => acked === total, 30_000, 'every ack');
+    // The hub stays responsive to others meanwhile.
+    assert.equal((await client.call(Status, {})).hub.pid, hubPid(home.paths.lock));
+
+    socket.resume();
+    const resync = await waitFor(() => events.find((e) => e.type === 'resync'), 30_000, 'the resync event');
+    assert.equal(resync.type, 'resync');
+    const before = events.slice(0, events.indexOf(resync)).filter((e) => e.type === 'message');
+    // What came before the resync is the start of the flood, in order, with nothing skipped.
+    assert.ok(before.length > 0 && before.length < total, `${before.length} of ${total} message events before the resync`);
+    before.forEach((e, i) => assert.equal(e.type === 'message' && e.message.id, `m${i}`));
+    // Every event was either sent or counted as dropped.
+    assert.ok(before.length + resync.dropped >= total, `${before.length} sent + ${resync.dropped} dropped < ${total}`);
+
+    // Caught up: the next message's event arrives again.
+    await client.call(Send, { message: { id: 'after', to: 'sink', content: 'after the resync' } });
+    await waitFor(() => events.some((e) => e.type === 'message' && e.message.id === 'after'), 10_000, 'an event after the resync');
+    bus.destroy();
+    watcher.close();
   });
 });
 
