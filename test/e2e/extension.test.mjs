@@ -329,7 +329,16 @@ test('the command palette: every Projects Chat command is registered and runs', 
   await pick('Stop which CI?', 'palette');
   await waitFor(() => ci('palette').state === 'stopped', 15_000, 'palette stopped');
 
-  await runCommand(page, 'Projects Chat: Show Logs', { until: async () => /Projects Chat/.test(await page.locator('.part.panel').first().innerText().catch(() => '')) });
+  // Done when the Output view is the panel's and has the focus: it takes the focus only after the command
+  // fetched the hub's log, and a palette opened before that would lose it (the terminal's tab says "Projects
+  // Chat" too, so the panel's text is no sign).
+  await runCommand(page, 'Projects Chat: Show Logs', {
+    until: () => page.evaluate(() => {
+      const tab = document.querySelector('.part.panel .composite-bar .action-item.checked');
+      return /output/i.test(`${tab?.textContent} ${tab?.querySelector('.action-label')?.getAttribute('aria-label')}`)
+        && !!document.activeElement?.closest('.part.panel');
+    }),
+  });
 
   await open('Projects Chat: Set API Key…', 'Set the API key of which provider?');
   await pick('Set the API key of which provider?', 'Anthropic');
