@@ -157,12 +157,13 @@ export class CastWriter {
   }
 
   private write(line: string): void {
+    if (this.fd < 0) return; // failed: nothing is recorded, and `bytes` must not grow towards a roll-over
     this.bytes += line.length;
     this.out.add(line);
   }
 
   private eventJson(code: 'o' | 'i' | 'r', json: string, seq?: number): void {
-    if (this.closed) return;
+    if (this.closed || this.fd < 0) return;
     const e: HeldEvent = { stamp: process.hrtime.bigint(), code, json, seq };
     if (!this.held) {
       this.writeEvent(e);

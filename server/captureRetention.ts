@@ -43,10 +43,15 @@ export class CaptureRetention {
     private readonly alert: (message: string) => void,
   ) {}
 
+  /** The folder of CI `name`'s captures. */
+  dirOf(name: string): string {
+    return path.join(this.dir, name);
+  }
+
   /** The capture files of CI `name`. */
   forCi(name: string): CaptureFiles {
     return {
-      dir: path.join(this.dir, name),
+      dir: this.dirOf(name),
       segmentBytes: () => Math.floor((this.limits().captureMaxMB * MIB) / 4),
       rolledOver: () => this.soon(name),
       failed: (message) => this.alert(`${name}: ${message}`),
@@ -86,7 +91,7 @@ export class CaptureRetention {
     const { captureMaxMB, captureMaxAgeDays } = this.limits();
     const live = new Set(this.live());
     for (const name of names) {
-      const sessions = listSessions(path.join(this.dir, name));
+      const sessions = listSessions(this.dirOf(name));
       let total = sessions.reduce((n, s) => n + s.bytes, 0);
       const removed: { count: number; bytes: number } = { count: 0, bytes: 0 };
       for (const session of sessions) {

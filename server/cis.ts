@@ -102,7 +102,7 @@ export class Cis {
 
   /** A crash can cut a capture's last line: make it readable again. */
   private repairLastCapture(name: string, problems: string[]): void {
-    const last = lastSession(this.host.captures.forCi(name).dir);
+    const last = lastSession(this.host.captures.dirOf(name));
     if (!last) return;
     const dropped = repairCast(last.path);
     if (dropped) problems.push(`${name}: capture ${last.id} ended mid-write; dropped ${dropped} bytes of a partial line`);

@@ -73,7 +73,7 @@ export class Log {
       if (++this.repeats >= REPEATS_WRITTEN) return;
     } else {
       const skipped = this.repeats - REPEATS_WRITTEN + 1;
-      if (skipped > 0) this.emit(this.lastLevel, `${this.last.slice(0, 6)}(the previous message was repeated ${skipped} more times)`);
+      if (skipped > 0) this.emit(this.lastLevel, `${this.lastLevel.padEnd(5)} (the previous message was repeated ${skipped} more times)`);
       this.last = text;
       this.lastLevel = level;
       this.repeats = 0;

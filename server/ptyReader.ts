@@ -23,21 +23,21 @@ import * as tty from 'node:tty';
 import { parentPort } from 'node:worker_threads';
 
 /** Output counts as streaming if the previous post was this recent. */
-export const STREAMING_WINDOW_MS = 2;
+const STREAMING_WINDOW_MS = 2;
 /**
  * The same after a small post (an echo, a prompt): keystrokes typed quickly are each posted at once, while
  * output in many small writes (a progress bar, a chatty TUI) is still collected.
  */
 const SMALL_STREAMING_WINDOW_MS = 0.5;
 /** Most output collected into one post while streaming. */
-export const MAX_BATCH_BYTES = 128 * 1024;
+const MAX_BATCH_BYTES = 128 * 1024;
 /**
  * Batches travel in buffers of this size that the main thread hands back after use (`free`), so memory
  * stays at a pool's worth instead of waiting for the main thread's GC to release transferred buffers
  * (100 MiB through a reader left ~80 MiB of them behind here). Room for one more read past the batch
  * limit.
  */
-export const BATCH_BUFFER_BYTES = MAX_BATCH_BYTES + 64 * 1024;
+const BATCH_BUFFER_BYTES = MAX_BATCH_BYTES + 64 * 1024;
 /**
  * Batches of one terminal posted and not yet handed back (`free`): at this many the reader stops reading
  * that terminal until one comes back. A flood then waits in the agent (its writes block, as on any
@@ -55,7 +55,7 @@ const READ_BYTES = 64 * 1024;
 /** Spare batch buffers kept. */
 const POOL_SIZE = 16;
 /** How long to wait for the drain sentinel after the child exited (see server/pty.ts). */
-export const DRAIN_TIMEOUT_MS = 2000;
+const DRAIN_TIMEOUT_MS = 2000;
 
 /**
  * Messages name a terminal by an id of its own, never by fd: a closed fd number is soon reused, and a late

@@ -38,7 +38,7 @@ import { VERSION } from './version';
 
 /**
  * A watching client with more unsent data than this is behind: it gets no events (except alerts) until
- * its socket has drained, then one `resync` saying how many it missed. Above the attach high watermark,
+ * it has drained ({@link Client.whenDrained}), then one `resync` saying how many it missed. Above the attach high watermark,
  * so a window that is only behind on a terminal flood (resynced on its own) keeps its events. Unbounded,
  * the hub held every event a stopped window missed (9 000 messages of 4 KB: +46 MB; bounded: +10 MB).
  */
@@ -46,7 +46,6 @@ export const EVENT_BACKLOG_BYTES = ATTACH_HIGH_WATERMARK_BYTES + 4 * 1024 * 1024
 
 /** A connected client. */
 export class Client implements WrapPeer {
-  backlogBytes = 0;
   /** Receives `cihub/event` notifications. */
   watching = false;
   /** From `initialize`: who this is (e.g. "Projects Chat (window 2)", "cihub"). */
@@ -66,20 +65,24 @@ export class Client implements WrapPeer {
     private readonly writer: SocketWriter,
   ) {}
 
+  /** Bytes queued on the socket and not yet taken by the kernel: output, events, replies alike. */
+  get backlogBytes(): number {
+    return this.socket.writableLength;
+  }
+
   /** Sends a notification; data that cannot be sent because the client is gone is dropped. */
   send<P extends z.ZodType>(def: NotificationDef<P>, params: z.input<P>): Promise<void> {
     if (!this.open) return Promise.resolve();
-    return this.connection.sendNotification(def.method, params).catch(() => undefined);
+    return this.connection.sendNotification(def.method, params).catch(() => undefined).then(this.wrote);
   }
 
   /** Sends a hub event, or drops it while this client is behind (see {@link EVENT_BACKLOG_BYTES}). */
   sendEvent(event: HubEvent): void {
     if (!this.open) return;
     // Once one is dropped, all are until the resync, so what a client gets is never out of order with it.
-    if (event.type !== 'alert' && (this.eventsDropped > 0 || this.socket.writableLength > EVENT_BACKLOG_BYTES)) {
-      // Over the socket's high-water mark, so a write has returned false and 'drain' will come.
+    if (event.type !== 'alert' && (this.eventsDropped > 0 || this.backlogBytes > EVENT_BACKLOG_BYTES)) {
       if (this.eventsDropped++ === 0) {
-        this.socket.once('drain', () => {
+        this.whenDrained(() => {
           const dropped = this.eventsDropped;
           this.eventsDropped = 0;
           void this.send(Event, { type: 'resync', dropped });
@@ -96,18 +99,17 @@ export class Client implements WrapPeer {
    */
   sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', text: string, json = JSON.stringify(text)): void {
     if (!this.open) return;
-    const size = text.length;
-    this.backlogBytes += size;
     const body = `{"jsonrpc":"2.0","method":${JSON.stringify(Output.method)},"params":{"attachId":${JSON.stringify(attachId)},"kind":"${kind}","data":${json}}}`;
-    void this.writer.writeJson(body).catch(() => undefined).then(() => {
-      this.backlogBytes -= size;
-      if (this.backlogBytes <= ATTACH_LOW_WATERMARK_BYTES && this.drainWaiters.length) {
-        const waiters = this.drainWaiters;
-        this.drainWaiters = [];
-        for (const w of waiters) w();
-      }
-    });
+    void this.writer.writeJson(body).catch(() => undefined).then(this.wrote);
   }
+
+  /** A write this client's drain waiters follow has completed: wake them once the backlog is low. */
+  private readonly wrote = (): void => {
+    if (this.drainWaiters.length === 0 || this.backlogBytes > ATTACH_LOW_WATERMARK_BYTES) return;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  };
 
   whenDrained(listener: () => void): void {
     if (this.backlogBytes <= ATTACH_LOW_WATERMARK_BYTES) listener();

@@ -15,7 +15,7 @@ import { reclaimer } from './memory';
 import type { CiInfo } from './protocol';
 
 /**
- * A client whose unsent output exceeds this is behind: it gets no more live output (its backlog is not
+ * A client with more unsent data than this is behind: it gets no more live output (its backlog is not
  * grown further) until it is back under {@link ATTACH_LOW_WATERMARK_BYTES}, then is resynced from the
  * screen mirror. 4 MiB is ~50 ms of a flood and far more than any screen.
  */
@@ -30,7 +30,7 @@ const PENDING_LIMIT_BYTES = ATTACH_HIGH_WATERMARK_BYTES;
 /** The connection an attachment sends through (server/rpc.ts implements it). */
 export interface AttachClient {
   readonly id: number;
-  /** Output queued on the connection but not yet written to its socket. */
+  /** Bytes queued on the connection but not yet written to its socket. */
   readonly backlogBytes: number;
   /** `json`: `JSON.stringify(text)` when the caller has it already. */
   sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', text: string, json?: string): void;

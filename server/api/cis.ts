@@ -72,7 +72,7 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
     const r = cis.require(name).record;
     return exportCapture(
       hub.paths.stateDir,
-      hub.captures.forCi(name).dir,
+      hub.captures.dirOf(name),
       r.kind === 'process' ? { name, command: r.command, cwd: r.cwd, project: r.project } : { name, command: [`${r.provider}:${r.model}`], project: r.project },
       format,
       session,
