@@ -132,7 +132,7 @@ export class Chats {
     try {
       // Kept open: a project's bus messages each add an entry.
       file.fd ??= fs.openSync(file.path, 'a', 0o600);
-      fs.writeSync(file.fd, `${JSON.stringify(entry)}\n`);
+      fs.writeFileSync(file.fd, `${JSON.stringify(entry)}\n`); // the whole line, or an error (writeSync may write part)
       this.saveFailed = false;
     } catch (error) {
       if (!this.saveFailed) this.warn(`could not save the chat of ${project} (${errorMessage(error)}); it is shown, but not kept across a hub restart until this works again`);
@@ -269,8 +269,13 @@ export class Chats {
     );
   }
 
+  /** Ends streaming replies (their final state is still saved). */
   stop(): void {
     for (const reply of [...this.replies.values()]) reply.stop();
+  }
+
+  /** Closes the chat files, once nothing adds entries any more (the CIs and the bus have stopped). */
+  close(): void {
     for (const file of this.files.values()) if (file.fd !== undefined) fs.closeSync(file.fd);
     this.files.clear();
   }

@@ -299,6 +299,7 @@ export class Hub implements HubContext {
       await this.ports.close();
       await this.bus.stop();
       await this.rpc.close();
+      this.chats.close();
       await this.mirrors.dispose();
       fs.rmSync(this.launcherDir, { recursive: true, force: true });
       try {

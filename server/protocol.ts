@@ -67,7 +67,7 @@ export function ciNameFrom(text: string, fallback: string, maxLength: number): s
 }
 
 /** Explains why `name` is not a valid CI name, in words a user can act on. */
-export function describeBadName(name: string): string {
+function describeBadName(name: string): string {
   const shown = JSON.stringify(name);
   if (name.length === 0) return 'a CI name cannot be empty';
   if (name.length > 63) return `CI name ${shown.slice(0, 40)}…" is ${name.length} characters; the limit is 63`;

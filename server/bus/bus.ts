@@ -141,7 +141,7 @@ export class Bus {
   private readonly replyWaiters = new Map<string, (message: Message) => void>();
   private readonly dirty = new Set<MailboxQueue>();
   /** What to do once the queues are written; told which queues could not be. */
-  private readonly afterCommit: ((failed: ReadonlyMap<MailboxQueue, string>) => void)[] = [];
+  private readonly afterCommit: ((failed: ReadonlySet<MailboxQueue>) => void)[] = [];
   private readonly timeline: Timeline;
   private readonly queueDir: string;
   private readonly forwardsFile: string;
@@ -354,18 +354,17 @@ export class Bus {
       const max = this.config().retention.queueMaxMessages;
       throw new BusError('mailbox_full', `${this.destination(to)}'s mailbox holds ${max} messages, the retention.queueMaxMessages limit: it is not taking its messages; send again later, or raise the limit (cihub config retention.queueMaxMessages <n>)`);
     }
-    // Recorded once the queues are written, like each recipient's `queued` (see enqueue).
-    this.afterCommit.push((failed) => {
-      for (const name of resolved) if (!recipients.includes(name)) this.record(project, 'refused', this.destination(name), message, 'mailbox full');
-      // A direct message's `queued` record says it all; a fan-out also records whom it reached.
-      if (recipients.length === 1 && recipients[0] === to) return;
-      const reached = recipients.filter((name) => {
-        const q = this.queues.get(this.destination(name));
-        return q !== undefined && !failed.has(q);
+    const queues: MailboxQueue[] = [];
+    // A direct message's `queued` record says it all; a fan-out also records whom a full mailbox refused
+    // and whom it reached, once the queues are written, like each recipient's `queued` (see enqueue).
+    if (resolved.length !== 1 || resolved[0] !== to) {
+      this.afterCommit.push((failed) => {
+        for (const name of resolved) if (!recipients.includes(name)) this.record(project, 'refused', this.destination(name), message, 'mailbox full');
+        const reached = recipients.filter((_, i) => !failed.has(queues[i]));
+        if (reached.length > 0 || recipients.length === 0) this.record(project, 'sent', to, message, `to ${reached.join(', ') || 'nobody'}`);
       });
-      if (reached.length > 0 || recipients.length === 0) this.record(project, 'sent', to, message, `to ${reached.join(', ') || 'nobody'}`);
-    });
-    for (const name of recipients) this.enqueue(name, message);
+    }
+    for (const name of recipients) queues.push(this.enqueue(name, message));
     return { id: message.id, recipients };
   }
 
@@ -378,24 +377,26 @@ export class Bus {
    * Writes what {@link route} queued. A queue that could not be written did not accept its messages:
    * `failed` holds it and `error` says so, for the sender. Then {@link announce}.
    */
-  private writeQueues(): { failed: ReadonlyMap<MailboxQueue, string>; error?: BusError } {
-    const failed = new Map<MailboxQueue, string>();
+  private writeQueues(): { failed: ReadonlySet<MailboxQueue>; error?: BusError } {
+    const failed = new Set<MailboxQueue>();
+    const problems: string[] = [];
     for (const q of this.dirty) {
       try {
         q.flush();
       } catch (error) {
-        failed.set(q, `${q.name}: ${errorMessage(error)}`);
+        failed.add(q);
+        problems.push(`${q.name}: ${errorMessage(error)}`);
       }
     }
     this.dirty.clear();
     if (failed.size === 0) return { failed };
-    const why = [...failed.values()].join('; ');
+    const why = problems.join('; ');
     this.log.error(`bus: writing queues failed: ${why}`);
     return { failed, error: new BusError('internal', `could not write the queue (${why}); the message was not accepted: free some disk space and send it again`) };
   }
 
   /** After {@link writeQueues}: records what was written, tells watchers and starts deliveries. */
-  private announce(failed: ReadonlyMap<MailboxQueue, string>): void {
+  private announce(failed: ReadonlySet<MailboxQueue>): void {
     for (const action of this.afterCommit.splice(0)) action(failed);
   }
 
@@ -432,7 +433,8 @@ export class Bus {
     return at;
   }
 
-  private enqueue(recipient: string, message: Message): void {
+  /** Adds `message` to `recipient`'s mailbox (unwritten until {@link writeQueues}); returns that queue. */
+  private enqueue(recipient: string, message: Message): MailboxQueue {
     const mailbox = this.destination(recipient);
     const ci = this.cis.get(mailbox);
     const held = ci?.kind === 'process' && ci.policy === 'hold';
@@ -447,10 +449,11 @@ export class Bus {
       this.record(project, held ? 'held' : 'queued', mailbox, message);
       this.schedule(mailbox);
     });
+    return q;
   }
 
   private record(project: string | undefined, outcome: MessageOutcome, mailbox: string, message: Message, detail?: string): void {
-    this.timeline.append(projectName(project), outcome, mailbox, message, detail);
+    this.timeline.append(project && path.basename(project), outcome, mailbox, message, detail); // append makes the key
     this.emit({ type: 'message', outcome, mailbox, message, ...(detail ? { detail } : {}) });
   }
 

@@ -256,7 +256,6 @@ export class MailboxQueue {
     return this.entries.size;
   }
 
-  /** Flushes and closes the file; `remove` deletes it too. */
   /** Closes the file, writing what is pending first — unless the file goes (`remove`). */
   close(remove = false): void {
     if (!remove) this.flush();
