@@ -43,8 +43,11 @@ export async function wrap(options: WrapOptions): Promise<number> {
   let offlineBytes = 0;
   const decoder = new StringDecoder('utf8');
   let exited = false;
+  /** The hub refused the registration: the command runs on, and nothing is kept for a hub that will not take it. */
+  let refused = false;
 
   const toHub = (data: string, typed = false) => {
+    if (refused) return;
     if (client) {
       void client.notify(typed ? WrapTyped : WrapOutput, { name: options.name, data });
       return;
@@ -120,6 +123,8 @@ export async function wrap(options: WrapOptions): Promise<number> {
       if (error instanceof HubRequestError) {
         // The hub refused (a name clash): say so and keep running the command, unregistered.
         process.stderr.write(`[cihub] not registered with the hub: ${error.message}\r\n`);
+        refused = true;
+        offline.length = 0;
       } else {
         retryLater();
       }

@@ -21,7 +21,7 @@ export const HUB_START_TIMEOUT_MS = 15_000;
  * of MiB of young generation committed; scavenges get more frequent but stay sub-millisecond.
  * `--expose-gc` lets the hub collect its garbage once a burst of output is over (server/memory.ts).
  */
-export const HUB_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
+const HUB_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'];
 
 /** The hub socket for this environment: `CIHUB_SOCKET` inside a CI, else from the hub paths. */
 export function hubSocket(env: NodeJS.ProcessEnv = process.env): string {
@@ -47,10 +47,8 @@ export function connectSocket(socketPath: string, timeoutMs = 2000): Promise<net
   });
 }
 
-/** How to run the hub. */
+/** How to run the hub: with this process's executable (Node, or the extension host's Electron). */
 export interface HubCommandOptions {
-  /** The Node to run it with (the extension passes the extension host's own, with ELECTRON_RUN_AS_NODE). */
-  readonly execPath?: string;
   /** The environment it starts from (default: this process's); {@link hubLaunchEnv} adds to a copy. */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -63,9 +61,9 @@ export interface LaunchOptions extends HubCommandOptions {
 /** What runs the hub bundle `serverScript`: the executable, its arguments and the environment to give it. */
 export function hubCommand(serverScript: string, options: HubCommandOptions = {}): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
   const env = hubLaunchEnv(options.env ?? process.env);
-  // Another executable is an Electron app (VS Code's), which runs scripts as plain Node only so.
-  if (options.execPath && options.execPath !== process.execPath) env.ELECTRON_RUN_AS_NODE = '1';
-  return { file: options.execPath ?? process.execPath, args: [...HUB_NODE_FLAGS, serverScript], env };
+  // Under Electron (VS Code's extension host, or cihub run by its shim) scripts run as plain Node only so.
+  if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
+  return { file: process.execPath, args: [...HUB_NODE_FLAGS, serverScript], env };
 }
 
 /**

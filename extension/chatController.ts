@@ -4,6 +4,7 @@
  * entry in the project's chat, with what to do.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
@@ -13,7 +14,6 @@ import {
   ChatSend,
   ChatStop,
   EnsureDefaultCi,
-  Event,
   Export,
   Kill,
   List,
@@ -27,9 +27,10 @@ import {
   ProviderKind,
   type ChatEntry,
   type CiInfo,
+  type HubEvent,
   type ProjectInfo,
 } from '../server/protocol';
-import { processEnv } from '../server/env';
+import { processEnv, resolveCommand } from '../server/env';
 import { errorMessage } from '../server/errors';
 import { formatList, formatStatus, table, describeQueueStats } from '../client/format';
 import type { HubConnection } from './hubConnection';
@@ -54,20 +55,6 @@ const KNOWN_AGENTS: readonly [string, string][] = [
   ['goose', 'Goose'],
   ['opencode', 'opencode'],
 ];
-
-function findOnPath(command: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, command);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 export class ChatController implements vscode.Disposable {
   private projects: ProjectInfo[] = [];
@@ -97,45 +84,47 @@ export class ChatController implements vscode.Disposable {
       view.onDidBecomeReady(() => void this.init()),
       hub.onDidChangeState(({ state, message }) => view.post({ type: 'hub', state, message })),
       hub.onDidConnect(() => void this.init()),
-      hub.on(Event, (event) => {
-        switch (event.type) {
-          case 'projects': {
-            this.projects = event.projects;
-            const before = this.selected;
-            this.ensureSelection();
-            view.post({ type: 'projects', projects: this.projectViews(), selected: this.selected });
-            if (this.selected && this.selected !== before) void this.select(this.selected).catch(() => undefined);
-            this.changeEmitter.fire();
-            return;
-          }
-          case 'chat':
-            // Other projects' chats load with their history when selected.
-            if (event.project === this.selected) view.post({ type: 'entry', project: event.project, entry: event.entry });
-            return;
-          case 'ci': {
-            const at = this.cis.findIndex((c) => c.name === event.ci.name);
-            this.cis = at < 0 ? [...this.cis, event.ci] : this.cis.map((c, i) => (i === at ? event.ci : c));
-            this.cisChanged();
-            return;
-          }
-          case 'ciRemoved':
-            this.cis = this.cis.filter((c) => c.name !== event.name);
-            this.cisChanged();
-            return;
-          case 'message':
-            // Queue counts changed: they come with the list.
-            this.scheduleRefresh();
-            return;
-          case 'resync':
-            // This window fell behind and missed updates: fetch everything again, as after a reconnect.
-            void this.init();
-            return;
-          case 'log':
-          case 'alert':
-            return;
-        }
-      }),
     );
+  }
+
+  /** A hub event (extension.ts receives them and hands them on, so each is validated once). */
+  handleEvent(event: HubEvent): void {
+    switch (event.type) {
+      case 'projects': {
+        this.projects = event.projects;
+        const before = this.selected;
+        this.ensureSelection();
+        this.view.post({ type: 'projects', projects: this.projectViews(), selected: this.selected });
+        if (this.selected && this.selected !== before) void this.select(this.selected).catch(() => undefined);
+        this.changeEmitter.fire();
+        return;
+      }
+      case 'chat':
+        // Other projects' chats load with their history when selected.
+        if (event.project === this.selected) this.view.post({ type: 'entry', project: event.project, entry: event.entry });
+        return;
+      case 'ci': {
+        const at = this.cis.findIndex((c) => c.name === event.ci.name);
+        this.cis = at < 0 ? [...this.cis, event.ci] : this.cis.map((c, i) => (i === at ? event.ci : c));
+        this.cisChanged();
+        return;
+      }
+      case 'ciRemoved':
+        this.cis = this.cis.filter((c) => c.name !== event.name);
+        this.cisChanged();
+        return;
+      case 'message':
+        // Queue counts changed: they come with the list.
+        this.scheduleRefresh();
+        return;
+      case 'resync':
+        // This window fell behind and missed updates: fetch everything again, as after a reconnect.
+        void this.init();
+        return;
+      case 'log':
+      case 'alert':
+        return;
+    }
   }
 
   /** Every CI the hub reported last (for the status bar). */
@@ -332,7 +321,7 @@ export class ChatController implements vscode.Disposable {
   }
 
   private defaultCiOptions(): { id: string; label: string; detail: string }[] {
-    const options = KNOWN_AGENTS.filter(([command]) => findOnPath(command, process.env)).map(([command, label]) => ({
+    const options = KNOWN_AGENTS.filter(([command]) => 'path' in resolveCommand(command, os.homedir(), processEnv())).map(([command, label]) => ({
       id: command,
       label,
       detail: `run \`${command}\` in the project folder`,

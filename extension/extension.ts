@@ -70,7 +70,9 @@ export function activate(context: vscode.ExtensionContext): void {
         output.error(`setting up the hub connection failed: ${errorMessage(error)}`);
       }
     }),
+    // The one listener of hub events: each is validated once, then handed to the chat.
     hub.on(Event, (event) => {
+      chat.handleEvent(event);
       if (event.type === 'log') output.appendLine(`[hub] ${event.line}`);
       else if (event.type === 'resync') output.warn(`this window fell behind the hub's updates (${event.dropped} skipped); refreshed`);
       else if (event.type === 'alert') {

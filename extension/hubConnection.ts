@@ -53,7 +53,7 @@ export class HubConnection implements vscode.Disposable {
       let socket = await connectSocket(socketPath);
       if (!socket) {
         this.log(`no hub answers on ${socketPath}; starting one`);
-        await startHub({ serverScript, execPath: process.execPath, env: process.env });
+        await startHub({ serverScript });
         socket = await connectSocket(socketPath);
         if (!socket) throw new Error(`the hub started but nothing answers on ${socketPath}`);
       }
