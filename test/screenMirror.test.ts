@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { FLOOD_CHARS, FLOOD_QUIET_MS, FLOOD_WINDOW_MS, ScreenMirrors } from '../server/screen/mirror';
+import { FLOOD_CHARS, FLOOD_QUIET_MS, FLOOD_WINDOW_MS, MIRROR_KEEP_CHARS, ScreenMirrors } from '../server/screen/mirror';
 import { ROOT } from './helpers';
 
 const WORKER = path.join(ROOT, 'dist', 'screenWorker.js');
@@ -43,10 +43,14 @@ test('output below the flood rate is mirrored whole: every line is in the scroll
 
 test('after a flood its newest output draws the screen, a snapshot during it covers all written, and calm output is mirrored again', () =>
   withMirrors(async (mirrors) => {
-    const screen = mirrors.open(80, 24);
+    // Wide lines, so that the tail the mirror keeps is far fewer lines than the replayed scrollback (1000):
+    // a mirror that parsed the whole flood would show a full scrollback of it.
+    const screen = mirrors.open(2000, 24);
     let seq = 0;
-    // 16 MiB at once, far past FLOOD_CHARS per window.
-    const chunk = Array.from({ length: 1000 }, (_, i) => `flood line ${String(i).padStart(4, '0')} ${'x'.repeat(40)}\r\n`).join('');
+    const lineLength = 1990;
+    // 16 MiB in writes each past FLOOD_CHARS, so the flood is seen from its first write.
+    const lines = Math.ceil(FLOOD_CHARS / lineLength) + 1;
+    const chunk = Array.from({ length: lines }, (_, i) => `flood line ${String(i).padStart(4, '0')} `.padEnd(lineLength - 2, 'x') + '\r\n').join('');
     let written = 0;
     for (let n = 0; written < 16 * 1024 * 1024; n++, written += chunk.length) screen.write(chunk.replace(/flood line/g, `flood ${n} line`), ++seq);
     const last = Math.ceil((16 * 1024 * 1024) / chunk.length) - 1;
@@ -55,8 +59,10 @@ test('after a flood its newest output draws the screen, a snapshot during it cov
     const during = await screen.snapshot();
     assert.equal(during.seq, seq);
     assert.match(during.data, /the end of the flood/);
-    assert.match(during.data, new RegExp(`flood ${last} line 0999`));
+    assert.match(during.data, new RegExp(`flood ${last} line ${String(lines - 1).padStart(4, '0')}`));
     assert.doesNotMatch(during.data, /flood 0 line 0000/, 'the start of the flood is not replayed');
+    const floodLines = (during.data.match(/flood \d+ line/g) ?? []).length;
+    assert.ok(floodLines <= Math.ceil(MIRROR_KEEP_CHARS / lineLength) + 1, `${floodLines} flood lines mirrored: only the kept tail is parsed`);
     // Once the CI is quiet, output is mirrored as it comes again.
     await new Promise((r) => setTimeout(r, FLOOD_QUIET_MS * 2));
     screen.write('calm again\r\n', ++seq);

@@ -74,6 +74,8 @@ class ScreenFeed {
   private held: string[] = [];
   private heldChars = 0;
   private heldSeq = 0;
+  /** Whether held output lost its start (the worker then begins at a line boundary). */
+  private heldCut = false;
   private windowStart = 0;
   private windowChars = 0;
   /** Latched when the rate passes {@link FLOOD_CHARS}; cleared after {@link FLOOD_QUIET_MS} of quiet. */
@@ -102,7 +104,11 @@ class ScreenFeed {
     this.held.push(data);
     this.heldChars += data.length;
     this.heldSeq = seq;
-    while (this.heldChars > MIRROR_KEEP_CHARS && this.held.length > 1) this.heldChars -= this.held.shift()?.length ?? 0;
+    // An old chunk goes only once the newer ones hold the newest MIRROR_KEEP_CHARS without it.
+    while (this.held.length > 1 && this.heldChars - this.held[0].length >= MIRROR_KEEP_CHARS) {
+      this.heldChars -= this.held.shift()?.length ?? 0;
+      this.heldCut = true;
+    }
   }
 
   /** The CI has been quiet long enough: the flood is over, and the worker gets its tail. */
@@ -127,10 +133,12 @@ class ScreenFeed {
   release(): void {
     this.batch.flush();
     if (this.held.length === 0) return;
-    const data = this.held.join('').slice(-MIRROR_KEEP_CHARS);
+    const data = this.held.join('');
+    const cut = this.heldCut || data.length > MIRROR_KEEP_CHARS;
     this.held = [];
     this.heldChars = 0;
-    this.send(data, this.heldSeq, true);
+    this.heldCut = false;
+    this.send(cut ? data.slice(-MIRROR_KEEP_CHARS) : data, this.heldSeq, cut);
   }
 
   /** Forgets everything in flight and held (the worker was restarted, or the screen closed). */
@@ -142,6 +150,7 @@ class ScreenFeed {
     this.inflightChars = 0;
     this.held = [];
     this.heldChars = 0;
+    this.heldCut = false;
   }
 }
 
