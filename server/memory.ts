@@ -33,8 +33,9 @@ export class HeapReclaimer {
   /** Quiet spells checked so far. */
   checks = 0;
 
-  constructor(collect: (() => void) | undefined = globalThis.gc) {
-    this.quiet = collect && new QuietTimer(RECLAIM_QUIET_MS, () => this.check(collect));
+  /** `collect`: runs a full collection; null when there is none (a hub started without `--expose-gc`). */
+  constructor(collect: (() => void) | null = globalThis.gc ?? null) {
+    this.quiet = collect ? new QuietTimer(RECLAIM_QUIET_MS, () => this.check(collect)) : undefined;
   }
 
   /** Output went through this thread's heap. */

@@ -8,8 +8,6 @@ import type { HubClient } from '../client/hubClient';
 import { List } from '../server/protocol';
 import { MB, percentile, rssOf, sleep } from '../bench/common';
 
-export { MB, percentile, rssOf, sleep };
-
 /** One measured figure; `ok` is set when there is a target to hold. */
 export interface Figure {
   scenario: string;

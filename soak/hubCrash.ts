@@ -9,7 +9,8 @@ import { performance } from 'node:perf_hooks';
 import type { HubClient } from '../client/hubClient';
 import { Attach, List, Output, Receive, Ack, Send, SetConfig, Spawn } from '../server/protocol';
 import { FIXTURES, alive, castOutput, cihub, connect, hasCommand, hubPid, inPty, makeHome, readCast, sessionsOf, startHub, waitFor, type Home } from '../test/helpers';
-import { Findings, ms, percentile, sleep } from './common';
+import { Findings, ms } from './common';
+import { percentile, sleep } from '../bench/common';
 
 interface HubCrashOptions {
   /** Load in total, spread over the crashes. */

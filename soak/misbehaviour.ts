@@ -12,7 +12,8 @@ import type { HubClient } from '../client/hubClient';
 import { Attach, Input, Kill, List, Output, Send, SetConfig, Spawn } from '../server/protocol';
 import { BACKOFF_INITIAL_MS } from '../server/ci';
 import { FIXTURES, alive, ciInfo, connect, hubLog, hubPid, makeHome, sessionMembers, startHub, waitFor, within } from '../test/helpers';
-import { Findings, MB, RpcProbe, RssSampler, cpuMsOf, mib, ms, percentile, sleep } from './common';
+import { Findings, RpcProbe, RssSampler, cpuMsOf, mib, ms } from './common';
+import { MB, percentile, sleep } from '../bench/common';
 
 interface MisbehaviourOptions {
   /** How long the misbehaving agents run together. */

@@ -11,7 +11,8 @@ import { performance } from 'node:perf_hooks';
 import type { HubClient } from '../client/hubClient';
 import { Ack, Attach, Event, List, Output, Receive, Send, SetConfig, Spawn, Watch } from '../server/protocol';
 import { FIXTURES, castOutput, connect, hubPid, makeHome, sessionsOf, startHub, waitFor, within } from '../test/helpers';
-import { Findings, MB, RssSampler, mib, ms, percentile, sleep } from './common';
+import { Findings, RssSampler, mib, ms } from './common';
+import { MB, percentile, sleep } from '../bench/common';
 
 interface ScaleOptions {
   cis: number;

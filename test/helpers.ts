@@ -271,3 +271,12 @@ export function sessionsOf(home: Home, ci: string): string[] {
     return [];
   }
 }
+
+/** Waits until the output captured in CI `ci`'s first session includes `text`; returns that output. */
+export function capturedOutput(home: Home, ci: string, text: string, timeoutMs = 15_000): Promise<string> {
+  return waitFor(() => {
+    const session = sessionsOf(home, ci)[0];
+    const output = session ? castOutput(session) : '';
+    return output.includes(text) ? output : undefined;
+  }, timeoutMs, `"${text}" in the output of ${ci}`);
+}

@@ -24,8 +24,10 @@ import {
   waitFor,
   withHub,
   zombieChildren,
+  capturedOutput,
   castOutput,
 } from './helpers';
+import { RawBus } from './fixtures/hardening';
 import { Event, List, Receive, Send, Spawn, Status, Watch, type CiInfo, type HubEvent } from '../server/protocol';
 import { EVENT_BACKLOG_BYTES } from '../server/rpc';
 import { connectSocket, HubClient } from '../client/hubClient';
@@ -238,45 +240,42 @@ test('a watching window that stops reading: events past the bound are dropped, o
     const socket = await connectSocket(home.paths.socket);
     assert.ok(socket);
     const watcher = HubClient.fromSocket(socket);
-    const events: HubEvent[] = [];
-    watcher.on(Event, (event) => void events.push(event));
-    await watcher.call(Watch, {});
-    socket.pause(); // a window whose extension host is busy
+    const bus = await RawBus.open(path.join(home.paths.busDir, 'sink.sock'));
+    try {
+      const events: HubEvent[] = [];
+      watcher.on(Event, (event) => void events.push(event));
+      await watcher.call(Watch, {});
+      socket.pause(); // a window whose extension host is busy
 
-    // Each message is one event of ~4 KB: together over twice the bound (and within the mailbox's limit).
-    const content = 'x'.repeat(4000);
-    const total = Math.ceil((2 * EVENT_BACKLOG_BYTES) / content.length);
-    const bus = net.connect(path.join(home.paths.busDir, 'sink.sock'));
-    await new Promise<void>((resolve, reject) => bus.once('connect', resolve).once('error', reject));
-    let acked = 0;
-    bus.on('data', (d: Buffer) => {
-      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) acked++;
-    });
-    for (let sent = 0; sent < total; ) {
-      let lines = '';
-      for (let k = 0; k < 200 && sent < total; k++) lines += `${JSON.stringify({ id: `m${sent++}`, from: 'flood', content })}\n`;
-      bus.write(lines);
-      await waitFor(() => acked >= sent - 2000, 30_000, 'acks');
+      // Each message is one event of ~4 KB: together over twice the bound (and within the mailbox's limit).
+      const content = 'x'.repeat(4000);
+      const total = Math.ceil((2 * EVENT_BACKLOG_BYTES) / content.length);
+      for (let sent = 0; sent < total; ) {
+        let lines = '';
+        for (let k = 0; k < 200 && sent < total; k++) lines += `${JSON.stringify({ id: `m${sent++}`, from: 'flood', content })}\n`;
+        await bus.write(lines);
+        await bus.waitReplies(sent - 2000, 30_000);
+      }
+      await bus.waitReplies(total, 30_000);
+      // The hub stays responsive to others meanwhile.
+      assert.equal((await client.call(Status, {})).hub.pid, hubPid(home.paths.lock));
+
+      socket.resume();
+      const resync = await waitFor(() => events.find((e): e is Extract<HubEvent, { type: 'resync' }> => e.type === 'resync'), 30_000, 'the resync event');
+      const before = events.slice(0, events.indexOf(resync)).filter((e) => e.type === 'message');
+      // What came before the resync is the start of the flood, in order, with nothing skipped.
+      assert.ok(before.length > 0 && before.length < total, `${before.length} of ${total} message events before the resync`);
+      before.forEach((e, i) => assert.equal(e.type === 'message' && e.message.id, `m${i}`));
+      // Every event was either sent or counted as dropped.
+      assert.ok(before.length + resync.dropped >= total, `${before.length} sent + ${resync.dropped} dropped < ${total}`);
+
+      // Caught up: the next message's event arrives again.
+      await client.call(Send, { message: { id: 'after', to: 'sink', content: 'after the resync' } });
+      await waitFor(() => events.some((e) => e.type === 'message' && e.message.id === 'after'), 10_000, 'an event after the resync');
+    } finally {
+      bus.close();
+      watcher.close();
     }
-    await waitFor(() => acked === total, 30_000, 'every ack');
-    // The hub stays responsive to others meanwhile.
-    assert.equal((await client.call(Status, {})).hub.pid, hubPid(home.paths.lock));
-
-    socket.resume();
-    const resync = await waitFor(() => events.find((e) => e.type === 'resync'), 30_000, 'the resync event');
-    assert.equal(resync.type, 'resync');
-    const before = events.slice(0, events.indexOf(resync)).filter((e) => e.type === 'message');
-    // What came before the resync is the start of the flood, in order, with nothing skipped.
-    assert.ok(before.length > 0 && before.length < total, `${before.length} of ${total} message events before the resync`);
-    before.forEach((e, i) => assert.equal(e.type === 'message' && e.message.id, `m${i}`));
-    // Every event was either sent or counted as dropped.
-    assert.ok(before.length + resync.dropped >= total, `${before.length} sent + ${resync.dropped} dropped < ${total}`);
-
-    // Caught up: the next message's event arrives again.
-    await client.call(Send, { message: { id: 'after', to: 'sink', content: 'after the resync' } });
-    await waitFor(() => events.some((e) => e.type === 'message' && e.message.id === 'after'), 10_000, 'an event after the resync');
-    bus.destroy();
-    watcher.close();
   });
 });
 
@@ -284,11 +283,7 @@ test('a CI gets CIHUB_CI, CIHUB_SOCKET and a working `cihub` on PATH, and none o
   const vscodeEnv = { ELECTRON_RUN_AS_NODE: '1', VSCODE_PID: '123', VSCODE_GIT_ASKPASS_NODE: '/x' };
   await withHub(async (home) => {
     await ok(['spawn', 'inner', '--', 'sh', '-c', 'echo "ci=$CIHUB_CI sock=$CIHUB_SOCKET electron=[$ELECTRON_RUN_AS_NODE] pid=[$VSCODE_PID] git=[$VSCODE_GIT_ASKPASS_NODE]"; cihub list; sleep 30'], { ...home.env, ...vscodeEnv });
-    const session = await waitFor(() => sessionsOf(home, 'inner')[0], 15_000, 'session');
-    const text = await waitFor(() => {
-      const t = castOutput(session);
-      return t.includes('CAPTURED') ? t : undefined;
-    }, 10_000, '`cihub list` run inside the CI');
+    const text = await capturedOutput(home, 'inner', 'CAPTURED'); // `cihub list` run inside the CI
     assert.match(text, new RegExp(`ci=inner sock=${home.paths.socket} electron=\\[\\] pid=\\[\\] git=\\[/x\\]`));
     assert.match(text, /inner\s+process\s+running/);
   });
@@ -308,11 +303,7 @@ test('the hub starts with its malloc settings and --expose-gc; CIs get the user\
     assert.ok(fs.readFileSync(`/proc/${hub}/cmdline`, 'utf8').split('\0').includes('--expose-gc'));
     // No env in the request: the CI inherits the hub's own environment.
     await client.call(Spawn, { kind: 'process', name: 'env', command: ['sh', '-c', 'echo "arena=[$MALLOC_ARENA_MAX] mmap=[$MALLOC_MMAP_THRESHOLD_] added=[$CIHUB_MALLOC_ADDED]"; sleep 30'] });
-    const session = await waitFor(() => sessionsOf(home, 'env')[0], 15_000, 'session');
-    const text = await waitFor(() => {
-      const t = castOutput(session);
-      return t.includes('added=') ? t : undefined;
-    }, 10_000, 'the CI\'s environment');
+    const text = await capturedOutput(home, 'env', 'added=');
     assert.match(text, /arena=\[4\] mmap=\[\] added=\[\]/);
   }, home);
 });
@@ -389,7 +380,7 @@ test('kill -9 of the hub: the next hub restores the registry, stops survivors an
     await ok(['kill', 'parked'], home.env);
     const oldSurvivor = await waitFor(async () => (await ciInfo(client, 'survivor')).pid, 15_000, 'pid');
     await waitFor(async () => (await ciInfo(client, 'done')).state === 'exited', 15_000, 'done to exit');
-    await waitFor(() => castOutput(sessionsOf(home, 'survivor')[0] ?? '/dev/null').includes('ready'), 15_000, 'output');
+    await capturedOutput(home, 'survivor', 'ready');
     const hub = hubPid(home.paths.lock);
     assert.ok(hub);
     client.close();

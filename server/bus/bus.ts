@@ -67,7 +67,7 @@ export interface InjectState {
  * A CI with more unread input than this gets no more injected messages until it reads: they wait in its
  * durable queue, not in the hub's memory.
  */
-const INJECT_UNREAD_LIMIT_BYTES = 16 * 1024;
+export const INJECT_UNREAD_LIMIT_BYTES = 16 * 1024;
 
 /** What the bus needs from a CI the hub runs (process or model). */
 export interface BusCi {

@@ -301,7 +301,8 @@ test('the command palette: every Projects Chat command is registered and runs', 
   await waitFor(() => ci('palette').queue?.depth === 1, 15_000, 'the message queued');
 
   const editorText = async () => (await page.locator('.editor-group-container.active .view-lines').first().innerText().catch(() => '')).replace(/\u00a0/g, ' ');
-  await runCommand(page, 'Projects Chat: Show Hub Status', { until: async () => /hub: pid \d+/.test(await editorText()) });
+  // Commands that ask the hub before they show anything get the waits they had before `until`.
+  await runCommand(page, 'Projects Chat: Show Hub Status', { until: async () => /hub: pid \d+/.test(await editorText()), ranWithinMs: 15_000 });
 
   await open('Projects Chat: Restart CI…', 'Restart which CI?');
   const pidBefore = ci('palette').pid;
@@ -338,6 +339,7 @@ test('the command palette: every Projects Chat command is registered and runs', 
       return /output/i.test(`${tab?.textContent} ${tab?.querySelector('.action-label')?.getAttribute('aria-label')}`)
         && !!document.activeElement?.closest('.part.panel');
     }),
+    ranWithinMs: 15_000,
   });
 
   await open('Projects Chat: Set API Key…', 'Set the API key of which provider?');
@@ -352,7 +354,7 @@ test('the command palette: every Projects Chat command is registered and runs', 
 
   const pid = hubPid();
   const confirm = page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Restart Hub' }).first();
-  await runCommand(page, 'Projects Chat: Restart Hub', { until: () => confirm.isVisible() });
+  await runCommand(page, 'Projects Chat: Restart Hub', { until: () => confirm.isVisible(), ranWithinMs: 10_000 });
   await confirm.click();
   await waitFor(() => {
     const now = hubPid();

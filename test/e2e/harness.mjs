@@ -375,26 +375,25 @@ async function quickInputVisible(page) {
  * A focus change that lands while the row is being chosen (a panel a previous command opened taking the
  * focus late) closes the palette without running anything, which looks the same as running. Pass `until`,
  * a condition that shows the command ran (its own input showing), for a command that is harmless to run
- * twice: without it after `RAN_WITHIN_MS`, the palette is opened again (at most `RUN_ATTEMPTS` times).
+ * twice: without it after `ranWithinMs` (default 5 s; more for a command that does work before it shows
+ * anything), the palette is opened again (at most `RUN_ATTEMPTS` times).
  * @param {import('playwright-core').Page} page
  * @param {string} title full palette title, e.g. 'Developer: Reload Window'
- * @param {{ timeoutMs?: number, until?: () => unknown }} [opts]
+ * @param {{ timeoutMs?: number, until?: () => unknown, ranWithinMs?: number }} [opts]
  */
 export async function runCommand(page, title, opts = {}) {
-  const { until } = opts;
+  const { until, ranWithinMs = 5000 } = opts;
   if (!until) return choose(page, title, opts.timeoutMs);
   for (let attempt = 1; ; attempt++) {
     await choose(page, title, opts.timeoutMs);
-    const ran = await waitFor(until, RAN_WITHIN_MS, `"${title}" to show it ran`).then(() => true, (e) => {
+    const ran = await waitFor(until, ranWithinMs, `"${title}" to show it ran`).then(() => true, (e) => {
       if (attempt >= RUN_ATTEMPTS) throw e;
       return false;
     });
     if (ran) return;
-    console.log(`# "${title}" did not show it ran within ${RAN_WITHIN_MS} ms (attempt ${attempt}); running it again`);
+    console.log(`# "${title}" did not show it ran within ${ranWithinMs} ms (attempt ${attempt}); running it again`);
   }
 }
-/** How long a command's first visible effect may take before runCommand's `until` counts it as not run. */
-const RAN_WITHIN_MS = 5000;
 const RUN_ATTEMPTS = 3;
 
 /** @param {import('playwright-core').Page} page @param {string} title @param {number} [timeoutMs] */
