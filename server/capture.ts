@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { AppendFile } from './appendFile';
 import { TextBatch } from './textBatch';
 
 export interface CastHeader {
@@ -56,14 +57,8 @@ interface HeldEvent {
 export class CastWriter {
   readonly path: string;
   readonly startedAt: number;
-  /**
-   * The file, open for appending (-1 once closed, or when it failed). Appended synchronously: a batch
-   * lands in the page cache in tens of µs, less than handing it to the thread pool costs (a Buffer copy
-   * per batch, a thread wake, a completion back: ~7 % of a flood's throughput here), and a disk slower
-   * than the output then slows the hub and, as its terminal fills, the CI — instead of growing the hub's
-   * memory.
-   */
-  private fd: number;
+  /** The file (server/appendFile.ts; not open once closed or failed). */
+  private readonly file: AppendFile;
   /** What goes to the file, in batches (server/textBatch.ts). */
   private readonly out: TextBatch;
   private readonly started: bigint;
@@ -75,25 +70,14 @@ export class CastWriter {
   private heldBytes = 0;
   private heldMaxBytes = HELD_MAX_BYTES;
   private previous: CastWriter | undefined;
-  /** Set when writing failed (disk full, …); the error is reported once by the owner. */
-  error: Error | undefined;
 
-  private constructor(
-    file: string,
-    header: CastHeader,
-    private readonly onError: (error: Error) => void,
-  ) {
+  /** `onError`: writing failed (disk full, …), reported once; nothing more is recorded. */
+  private constructor(file: string, header: CastHeader, onError: (error: Error) => void) {
     this.path = file;
     this.startedAt = Date.now();
     this.started = process.hrtime.bigint();
-    this.out = new TextBatch((text) => this.append(text));
-    try {
-      this.fd = fs.openSync(file, 'a', 0o600);
-    } catch (error) {
-      this.fd = -1;
-      // Reported once the caller has its writer, as for a failed write.
-      process.nextTick(() => this.fail(error));
-    }
+    this.file = new AppendFile(file, onError);
+    this.out = new TextBatch((text) => this.file.append(text));
     const head = {
       version: 2,
       width: header.width,
@@ -157,13 +141,13 @@ export class CastWriter {
   }
 
   private write(line: string): void {
-    if (this.fd < 0) return; // failed: nothing is recorded, and `bytes` must not grow towards a roll-over
+    if (!this.file.open) return; // failed: nothing is recorded, and `bytes` must not grow towards a roll-over
     this.bytes += line.length;
     this.out.add(line);
   }
 
   private eventJson(code: 'o' | 'i' | 'r', json: string, seq?: number): void {
-    if (this.closed || this.fd < 0) return;
+    if (!this.file.open) return; // closed or failed
     const e: HeldEvent = { stamp: process.hrtime.bigint(), code, json, seq };
     if (!this.held) {
       this.writeEvent(e);
@@ -184,34 +168,6 @@ export class CastWriter {
     this.out.flush();
   }
 
-  private append(text: string): void {
-    if (this.fd < 0) return;
-    try {
-      // A short write to a file means the disk filled up in the middle.
-      if (fs.writeSync(this.fd, text) < Buffer.byteLength(text)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-    } catch (error) {
-      this.fail(error);
-    }
-  }
-
-  /** Writing failed: reported once; nothing more is written (the next start repairs a cut last line). */
-  private fail(error: unknown): void {
-    this.closeFile();
-    if (this.error) return;
-    this.error = error instanceof Error ? error : new Error(String(error));
-    this.onError(this.error);
-  }
-
-  private closeFile(): void {
-    if (this.fd < 0) return;
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      // Closing can only fail for a bad fd: nothing is left to release.
-    }
-    this.fd = -1;
-  }
-
   input(data: string): void {
     this.eventJson('i', JSON.stringify(data));
   }
@@ -226,7 +182,7 @@ export class CastWriter {
     this.start();
     this.closed = true;
     this.out.flush();
-    this.closeFile();
+    this.file.close();
   }
 }
 

@@ -1,10 +1,9 @@
 /**
  * Text handed on in batches: what is added waits a moment to go out together with whatever follows it
  * (at once past a size). The hub uses it for work a keystroke's echo or a message's acknowledgement must
- * not wait behind: writing captures (a system call) and the timeline (a trip to the thread pool and a
- * completion back), and feeding the screen mirror (a thread wake and an acknowledgement back). Made per
- * keystroke, on 2 cores, those competed with the echo. Timing is taken when things happen, not when they
- * go out.
+ * not wait behind: appending to captures and the timeline (a system call each, server/appendFile.ts), and
+ * feeding the screen mirror (a thread wake and an acknowledgement back). Made per keystroke, on 2 cores,
+ * those competed with the echo. Timing is taken when things happen, not when they go out.
  */
 
 /** How long text waits for more, by default (a frame at 60 Hz). */

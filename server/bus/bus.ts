@@ -851,7 +851,7 @@ export class Bus {
     );
     this.servers.clear();
     for (const q of this.queues.values()) q.close();
-    await this.timeline.close();
+    this.timeline.close();
   }
 }
 

@@ -9,6 +9,7 @@ import { TextBatch } from '../textBatch';
 import { z } from 'zod';
 import { MessageOutcome, type Message } from '../protocol';
 import { damageReport, repairTail } from '../jsonl';
+import { AppendFile } from '../appendFile';
 
 /** Content longer than this is cut in the timeline (the message itself is in the queue and capture). */
 const CONTENT_LIMIT = 4000;
@@ -32,9 +33,15 @@ export function projectKey(project: string | undefined): string {
   return project ? project.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || '_hub' : '_hub';
 }
 
+/** An open project file, and what waits for its next batch. */
+interface TimelineFile {
+  readonly file: AppendFile;
+  readonly out: TextBatch;
+}
+
 export class Timeline {
-  /** Open project files, each written in batches (server/textBatch.ts). */
-  private readonly files = new Map<string, { stream: fs.WriteStream; out: TextBatch }>();
+  /** Open project files, appended in batches (server/textBatch.ts, server/appendFile.ts). */
+  private readonly files = new Map<string, TimelineFile>();
 
   constructor(
     private readonly dir: string,
@@ -59,31 +66,23 @@ export class Timeline {
     const key = projectKey(project);
     let open = this.files.get(key);
     if (!open) {
-      const file = path.join(this.dir, `${key}.jsonl`);
-      const problem = damageReport(file, 0, repairTail(file));
+      const name = `${key}.jsonl`;
+      const where = path.join(this.dir, name);
+      const problem = damageReport(where, 0, repairTail(where));
       if (problem) this.warn(problem);
-      const stream = fs.createWriteStream(file, { flags: 'a', mode: 0o600 });
       // The timeline is a record, not a queue: delivery goes on; the failure is reported once per file.
-      stream.on('error', (error) => this.warn(`timeline/${key}.jsonl: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`));
-      open = { stream, out: new TextBatch((text) => stream.write(text)) };
+      const file = new AppendFile(where, (error) =>
+        this.warn(`timeline/${name}: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`),
+      );
+      open = { file, out: new TextBatch((text) => file.append(text)) };
       this.files.set(key, open);
     }
     open.out.add(`${JSON.stringify(entry)}\n`);
   }
 
-  /** Hands every file its waiting entries, then `then` each stream; resolves when all are done. */
-  private settle(then: (stream: fs.WriteStream, done: () => void) => void): Promise<unknown> {
-    return Promise.all(
-      [...this.files.values()].map(({ stream, out }) => {
-        out.flush();
-        return new Promise<void>((resolve) => then(stream, resolve));
-      }),
-    );
-  }
-
   /** Entries that involve `name` (as sender, recipient or mailbox), across every project file. */
-  async read(name: string): Promise<TimelineEntry[]> {
-    await this.settle((stream, done) => stream.write('', done));
+  read(name: string): TimelineEntry[] {
+    for (const { out } of this.files.values()) out.flush();
     const out: TimelineEntry[] = [];
     let files: string[];
     try {
@@ -105,8 +104,11 @@ export class Timeline {
     return out.sort((a, b) => a.t - b.t);
   }
 
-  async close(): Promise<void> {
-    await this.settle((stream, done) => stream.end(done));
+  close(): void {
+    for (const { file, out } of this.files.values()) {
+      out.flush();
+      file.close();
+    }
     this.files.clear();
   }
 }

@@ -1,0 +1,58 @@
+/**
+ * A file appended to synchronously (captures, the timeline). An append lands in the page cache in tens of
+ * µs, less than handing it to the thread pool costs (a Buffer copy, a thread wake, a completion back:
+ * ~7 % of a flood's throughput here), and a disk slower than the writes then slows the hub — and, as its
+ * terminal fills, the CI — instead of growing the hub's memory.
+ *
+ * The first failure (a full disk) closes the file and is reported once; later appends are dropped. A line
+ * the failure cut is repaired when the file is next opened for reading (server/jsonl.ts, repairCast).
+ */
+import * as fs from 'node:fs';
+
+export class AppendFile {
+  /** -1 once closed, or when opening or writing failed. */
+  private fd: number;
+
+  constructor(
+    file: string,
+    private readonly onError: (error: Error) => void,
+  ) {
+    try {
+      this.fd = fs.openSync(file, 'a', 0o600);
+    } catch (error) {
+      this.fd = -1;
+      // Reported once the caller has its file, as a failed write is.
+      process.nextTick(() => this.onError(asError(error)));
+    }
+  }
+
+  /** Whether appends still reach the file: neither closed nor failed. */
+  get open(): boolean {
+    return this.fd >= 0;
+  }
+
+  append(text: string): void {
+    if (this.fd < 0) return;
+    try {
+      // Written as a string (no Buffer per append); a short write to a file means the disk filled up.
+      if (fs.writeSync(this.fd, text) < Buffer.byteLength(text)) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    } catch (error) {
+      this.close();
+      this.onError(asError(error));
+    }
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // Closing can only fail for a bad fd: nothing is left to release.
+    }
+    this.fd = -1;
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
