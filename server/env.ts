@@ -40,7 +40,8 @@ export function processEnv(env: NodeJS.ProcessEnv = process.env): Record<string,
  * socket, the capture, the screen thread — to the system when they are freed: by default glibc raises
  * the threshold after the first such free and serves them from heaps it cannot shrink. Two arenas instead
  * of eight per core keep each thread from holding freed memory of its own. With both, 100 MiB of output
- * left the hub +11–13 MB larger instead of +17–28 MB (after its garbage collection, server/memory.ts).
+ * left the hub +11–13 MB larger instead of +17–28 MB when this was measured (after its garbage
+ * collection, server/memory.ts).
  */
 const HUB_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_ARENA_MAX: '2' };
 /** Names of the {@link HUB_MALLOC_ENV} variables a launcher added, for the hub to remove again. */

@@ -5,7 +5,7 @@
  * decoded text, its JSON for clients and the capture, what the screen mirror holds. Whatever outlives a
  * young-generation collection is promoted, and V8 frees the old generation only when it reaches its
  * limit or when its memory reducer finds the process idle — here ~8–10 s after the burst, and until then
- * 100 MiB of output left the hub 30–60 MB larger. So each thread that handles output (the hub's main
+ * 100 MiB of output left the hub 37–58 MB larger. So each thread that handles output (the hub's main
  * thread, the screen worker) checks its heap once output has stopped, and if the heap grew by
  * {@link RECLAIM_GROWTH_BYTES} since its last collection, runs one. It needs `gc`, which the hub's
  * `--expose-gc` flag provides (HUB_NODE_FLAGS in client/hubClient.ts); without it this does nothing.
