@@ -13,8 +13,6 @@ import {
   Approve,
   Ask,
   ProviderKind,
-  DEFAULT_COLS,
-  DEFAULT_ROWS,
   DeliveryPolicy,
   Export,
   Forward,
@@ -277,7 +275,6 @@ async function run(argv: string[]): Promise<number> {
       if (!policy.success) fail(`--policy must be inbox, inject or hold (got "${str(values.policy)}")`);
       const project = absolute(str(values.project));
       const cwd = absolute(str(values.cwd)) ?? project ?? process.cwd();
-      const { cols, rows } = process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : { cols: DEFAULT_COLS, rows: DEFAULT_ROWS };
       const client = await connect();
       const ci = await client.call(Spawn, {
         kind: 'process',
@@ -289,8 +286,8 @@ async function run(argv: string[]): Promise<number> {
         restart: restart.data,
         policy: policy.data,
         defaultCi: values.default,
-        cols,
-        rows,
+        // Not a terminal: the hub's default size.
+        ...(process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {}),
       });
       client.close();
       if (values.json) printJson(ci);

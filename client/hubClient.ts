@@ -47,23 +47,22 @@ export function connectSocket(socketPath: string, timeoutMs = 2000): Promise<net
   });
 }
 
-/** How to run the hub: with this process's executable (Node, or the extension host's Electron). */
-export interface HubCommandOptions {
+export interface LaunchOptions {
+  /** Path of the hub bundle (`dist/server.js`). */
+  readonly serverScript: string;
   /** The environment it starts from (default: this process's); {@link hubLaunchEnv} adds to a copy. */
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export interface LaunchOptions extends HubCommandOptions {
-  /** Path of the hub bundle (`dist/server.js`). */
-  readonly serverScript: string;
-}
-
-/** What runs the hub bundle `serverScript`: the executable, its arguments and the environment to give it. */
-export function hubCommand(serverScript: string, options: HubCommandOptions = {}): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
-  const env = hubLaunchEnv(options.env ?? process.env);
+/**
+ * What runs the hub bundle `serverScript` — this process's executable (Node, or the extension host's
+ * Electron), its arguments, and `env` with {@link hubLaunchEnv}'s additions.
+ */
+export function hubCommand(serverScript: string, env: NodeJS.ProcessEnv = process.env): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+  const launchEnv = hubLaunchEnv(env);
   // Under Electron (VS Code's extension host, or cihub run by its shim) scripts run as plain Node only so.
-  if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
-  return { file: process.execPath, args: [...HUB_NODE_FLAGS, serverScript], env };
+  if (process.versions.electron) launchEnv.ELECTRON_RUN_AS_NODE = '1';
+  return { file: process.execPath, args: [...HUB_NODE_FLAGS, serverScript], env: launchEnv };
 }
 
 /**
@@ -72,7 +71,7 @@ export function hubCommand(serverScript: string, options: HubCommandOptions = {}
  * answers all the same. Throws with the hub's own last words if it fails to start.
  */
 export async function startHub(options: LaunchOptions): Promise<void> {
-  const { file, args, env } = hubCommand(options.serverScript, options);
+  const { file, args, env } = hubCommand(options.serverScript, options.env);
   const paths = hubPaths(env);
   fs.mkdirSync(paths.stateDir, { recursive: true, mode: 0o700 });
   const logFile = paths.log;

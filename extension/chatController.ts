@@ -36,7 +36,7 @@ import { formatList, formatStatus, table, describeQueueStats } from '../client/f
 import type { HubConnection } from './hubConnection';
 import type { ChatViewProvider } from './chatView';
 import type { Terminals } from './terminals';
-import type { CiView, ProjectView, WebviewToHost } from './webviewProtocol';
+import type { CiView, HubState, ProjectView, WebviewToHost } from './webviewProtocol';
 import { parseChatInput, splitWords, SLASH_HELP, type SlashCommand } from './slashCommands';
 import type { Settings } from './settings';
 import { parseModelSpec, type Models } from './models';
@@ -164,8 +164,7 @@ export class ChatController implements vscode.Disposable {
   /** Sends the webview everything (after `ready`, and after each reconnect). */
   private async init(): Promise<void> {
     if (this.hub.state !== 'connected') {
-      this.postedCis = this.selected ? { project: this.selected, json: JSON.stringify([]) } : undefined;
-      this.view.post({ type: 'init', projects: this.projectViews(), selected: this.selected, cis: [], entries: [], hub: this.hub.state });
+      this.postInit([], [], this.hub.state);
       return;
     }
     try {
@@ -173,20 +172,16 @@ export class ChatController implements vscode.Disposable {
       this.cis = (await this.hub.call(List, {})).cis;
       this.ensureSelection();
       const entries = this.selected ? (await this.hub.call(ChatHistory, { project: this.selected })).entries : [];
-      const cis = this.selected ? this.ciViews(this.selected) : [];
-      this.postedCis = this.selected ? { project: this.selected, json: JSON.stringify(cis) } : undefined;
-      this.view.post({
-        type: 'init',
-        projects: this.projectViews(),
-        selected: this.selected,
-        cis,
-        entries,
-        hub: 'connected',
-      });
+      this.postInit(this.selected ? this.ciViews(this.selected) : [], entries, 'connected');
       this.changeEmitter.fire();
     } catch (error) {
       this.view.post({ type: 'hub', state: this.hub.state, message: errorMessage(error) });
     }
+  }
+
+  private postInit(cis: CiView[], entries: ChatEntry[], hub: HubState): void {
+    this.postedCis = this.selected ? { project: this.selected, json: JSON.stringify(cis) } : undefined;
+    this.view.post({ type: 'init', projects: this.projectViews(), selected: this.selected, cis, entries, hub });
   }
 
   private ensureSelection(): void {
@@ -321,7 +316,9 @@ export class ChatController implements vscode.Disposable {
   }
 
   private defaultCiOptions(): { id: string; label: string; detail: string }[] {
-    const options = KNOWN_AGENTS.filter(([command]) => 'path' in resolveCommand(command, os.homedir(), processEnv())).map(([command, label]) => ({
+    const home = os.homedir();
+    const env = processEnv();
+    const options = KNOWN_AGENTS.filter(([command]) => 'path' in resolveCommand(command, home, env)).map(([command, label]) => ({
       id: command,
       label,
       detail: `run \`${command}\` in the project folder`,

@@ -35,7 +35,8 @@ export class HubConnection implements vscode.Disposable {
   private retryTimer: NodeJS.Timeout | undefined;
   private disposed = false;
   private wasConnected = false;
-  private readonly listeners = new Map<string, Set<(raw: unknown) => void>>();
+  /** Methods that have a handler (see {@link on}). */
+  private readonly handled = new Set<string>();
 
   /** Fires on every state change. */
   readonly onDidChangeState = this.stateEmitter.event;
@@ -149,27 +150,24 @@ export class HubConnection implements vscode.Disposable {
   }
 
   /**
-   * Handles a hub notification (validated) for the extension's lifetime, across reconnects. Several
-   * handlers may listen to one method (the LanguageClient itself keeps only one per method).
+   * Handles a hub notification (validated) for the extension's lifetime, across reconnects. One handler
+   * per method: the LanguageClient keeps one, and a second would validate every notification again — hand
+   * it on from the first instead.
    */
   on<P extends z.ZodType>(def: NotificationDef<P>, handler: (params: z.output<P>) => void): vscode.Disposable {
-    let listeners = this.listeners.get(def.method);
-    if (!listeners) {
-      const set = new Set<(raw: unknown) => void>();
-      listeners = set;
-      this.listeners.set(def.method, set);
-      this.client.onNotification(def.method, (raw: unknown) => {
-        for (const listener of set) listener(raw);
-      });
-    }
-    const listener = (raw: unknown) => {
+    if (this.handled.has(def.method)) throw new Error(`${def.method} already has a handler`);
+    this.handled.add(def.method);
+    const registration = this.client.onNotification(def.method, (raw: unknown) => {
       const parsed = def.params.safeParse(raw);
       if (parsed.success) handler(parsed.data);
       else this.output.warn(`ignored an invalid ${def.method} from the hub: ${describeZodError(parsed.error)}`);
+    });
+    return {
+      dispose: () => {
+        registration.dispose();
+        this.handled.delete(def.method);
+      },
     };
-    listeners.add(listener);
-    const set = listeners;
-    return { dispose: () => set.delete(listener) };
   }
 
   dispose(): void {
