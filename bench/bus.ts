@@ -3,14 +3,11 @@
  * measured in the same run: send→ack round trip, one-way throughput with durable queueing, and the ack
  * of one broadcast fanned out to 50 CIs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { List, Receive, Ack, Spawn } from '../server/protocol';
 import { waitFor } from '../test/helpers';
-import { benchHub, percentile, report } from './common';
+import { benchHub, connectTo, percentile, report, scriptServer } from './common';
 
 const ROUND_TRIPS = 3000;
 const THROUGHPUT_MESSAGES = 200_000;
@@ -20,7 +17,6 @@ const FANOUTS = 30;
 /** The raw baseline: reads NDJSON lines, parses each, answers `{"ok":true,"id":…}` per line. */
 const RAW_SERVER = `
 const net = require('net');
-const file = process.argv[1];
 net.createServer((s) => {
   let buf = '';
   s.on('data', (d) => {
@@ -34,23 +30,12 @@ net.createServer((s) => {
     }
     if (out) s.write(out);
   });
-}).listen(file, () => process.send('ready'));
+}).listen(process.argv[1], () => process.send('ready'));
 `;
-
-async function rawServer(): Promise<{ socket: string; child: ChildProcess }> {
-  const socket = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cibr-')), 'raw.sock');
-  const child = spawn(process.execPath, ['-e', RAW_SERVER, socket], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  await new Promise<void>((resolve) => child.once('message', () => resolve()));
-  return { socket, child };
-}
 
 /** A line client: counts reply lines, resolves waits on the n-th. */
 async function lineClient(socketPath: string) {
-  const socket = net.connect(socketPath);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
+  const socket = await connectTo(socketPath);
   let replies = 0;
   let waitingFor = 0;
   let wake: (() => void) | undefined;
@@ -121,7 +106,7 @@ function message(i: number): string {
 }
 
 export async function busBenchmarks(): Promise<void> {
-  const raw = await rawServer();
+  const raw = await scriptServer(RAW_SERVER);
   const hub = await benchHub();
   try {
     await hub.client.call(Spawn, { kind: 'process', name: 'sink', command: ['sleep', '3600'] });
@@ -186,7 +171,7 @@ export async function busBenchmarks(): Promise<void> {
       ratio: `p99 ${percentile(fanLat, 0.99).toFixed(2)} ms`,
     });
   } finally {
-    raw.child.kill();
+    raw.stop();
     await hub.stop();
   }
 }

@@ -1,11 +1,13 @@
 /** Shared pieces of the benchmarks: a private hub, percentiles, RSS, and a results table. */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import type * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubClient, connectSocket, startHub } from '../client/hubClient';
 import { StopHub } from '../server/protocol';
 import { hubPaths } from '../server/paths';
+import { within } from '../test/helpers';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -44,6 +46,40 @@ export async function benchHub(): Promise<BenchHub> {
       fs.rmSync(home, { recursive: true, force: true });
     },
   };
+}
+
+/** A raw baseline: a Node script serving a Unix socket in a process of its own. */
+export interface ScriptServer {
+  readonly socket: string;
+  stop(): void;
+}
+
+/**
+ * Runs `script` with `node -e`, its arguments `args` and then the socket path it must listen on; it says
+ * it is listening with `process.send('ready')`.
+ */
+export async function scriptServer(script: string, args: string[] = []): Promise<ScriptServer> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cibr-'));
+  const socket = path.join(dir, 'server.sock');
+  const child = spawn(process.execPath, ['-e', script, ...args, socket], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const stop = () => {
+    child.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await within(new Promise<void>((resolve) => child.once('message', () => resolve())), 10_000, 'the baseline server to listen');
+  } catch (error) {
+    stop();
+    throw error;
+  }
+  return { socket, stop };
+}
+
+/** Connects to a Unix socket that must be listening. */
+export async function connectTo(socketPath: string): Promise<net.Socket> {
+  const socket = await connectSocket(socketPath);
+  if (!socket) throw new Error(`nothing listens on ${socketPath}`);
+  return socket;
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -2,17 +2,11 @@
  * PTY benchmarks (issue 2): throughput with capture and an attached client, keystroke echo through
  * `attach`, and hub memory — each against raw node-pty measured in the same run.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as pty from 'node-pty';
 import { Attach, Event, Input, Output, Remove, Spawn, Watch } from '../server/protocol';
 import type { HubClient } from '../client/hubClient';
-import { within } from '../test/helpers';
-import { MB, benchHub, bigFile, percentile, report, rssOf, sleep } from './common';
+import { MB, benchHub, bigFile, connectTo, percentile, report, rssOf, scriptServer, sleep } from './common';
 
 const FLOOD_BYTES = 100 * MB;
 /** Keys per echo run: p99 is then the 20th slowest, not the 6th (600 gave ±0.5 ms between runs here). */
@@ -120,24 +114,16 @@ net.createServer((s) => {
 `;
 
 async function relayEcho(): Promise<number[]> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cibe-'));
-  const socketPath = path.join(dir, 'relay.sock');
-  const child = spawn(process.execPath, ['-e', RELAY_SERVER, require.resolve('node-pty'), socketPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const relay = await scriptServer(RELAY_SERVER, [require.resolve('node-pty')]);
   try {
-    await within(new Promise<void>((resolve) => child.once('message', () => resolve())), 10_000, 'the relay to listen');
-    const socket = net.connect(socketPath);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
+    const socket = await connectTo(relay.socket);
     try {
       return await timeKeys((key) => socket.write(key), (listener) => socket.on('data', listener));
     } finally {
       socket.destroy();
     }
   } finally {
-    child.kill();
-    fs.rmSync(dir, { recursive: true, force: true });
+    relay.stop();
   }
 }
 

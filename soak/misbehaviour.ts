@@ -26,8 +26,8 @@ const RPC_P99_TARGET_MS = 50;
 const FLOOD_TARGET_MB_PER_S = 50;
 /**
  * The longest any one `list` or echo may take under misbehaviour, held in every run (also the short one
- * of `npm test`, where the p99 targets above are only reported): far above the long run's max (46 ms)
- * even on a busy machine, far below what a stalled hub takes.
+ * of `npm test`, where the p99 targets above are only reported): far above the longest `list` of the long
+ * run (46 ms, docs/RELIABILITY.md §2) even on a busy machine, far below what a stalled hub takes.
  */
 const STALL_LIMIT_MS = 2000;
 /** Hub CPU while a crash loop backs off: well under this share of one core means no spin. */

@@ -10,7 +10,7 @@ import { connectSocket, HubClient } from '../client/hubClient';
 import { Attach, AttachEnded, AttachResize, Detach, Input, Output, Spawn, Wrap, WrapExit, WrapOutput } from '../server/protocol';
 import { Pty, type PtyExit } from '../server/pty';
 import { processEnv } from '../server/env';
-import { CIHUB, castOutput, ciInfo, findCi, makeHome, sessionsOf, waitFor, connect, ok, withHub } from './helpers';
+import { CIHUB, capturedOutput, castOutput, ciInfo, findCi, makeHome, sessionsOf, waitFor, connect, ok, withHub } from './helpers';
 
 type Kind = 'replay' | 'live' | 'resync';
 
@@ -55,7 +55,7 @@ test('attach replays the current screen, then streams live; input reaches the ag
       name: 'agent',
       command: ['sh', '-c', 'for i in 1 2 3; do echo "line $i"; done; while read x; do echo "got:$x"; done'],
     });
-    await waitFor(async () => castOutput(sessionsOf(home, 'agent')[0] ?? '/dev/null').includes('line 3'), 15_000, 'output');
+    await capturedOutput(home, 'agent', 'line 3');
     const attachId = randomUUID();
     const seen = watch(client, attachId);
     const ci = await client.call(Attach, { name: 'agent', attachId, cols: 80, rows: 24 });
@@ -235,7 +235,7 @@ test('what a client sends just before hanging up is handled: a wrap reports its 
 test('attach via the CLI: replay, typing, and the detach key', async () => {
   await withHub(async (home, client) => {
     await client.call(Spawn, { kind: 'process', name: 'repl', command: ['sh', '-c', 'echo ready-prompt; while read x; do echo "echo:$x"; done'] });
-    await waitFor(() => castOutput(sessionsOf(home, 'repl')[0] ?? '/dev/null').includes('ready-prompt'), 15_000, 'ready');
+    await capturedOutput(home, 'repl', 'ready-prompt');
     let screen = '';
     let exit: PtyExit | undefined;
     const term = Pty.spawn(

@@ -272,6 +272,7 @@ test('a watching window that stops reading: events past the bound are dropped, o
       // Caught up: the next message's event arrives again.
       await client.call(Send, { message: { id: 'after', to: 'sink', content: 'after the resync' } });
       await waitFor(() => events.some((e) => e.type === 'message' && e.message.id === 'after'), 10_000, 'an event after the resync');
+      assert.equal(events.filter((e) => e.type === 'resync').length, 1, 'one resync for the whole spell behind');
     } finally {
       bus.close();
       watcher.close();

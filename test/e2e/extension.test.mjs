@@ -174,7 +174,7 @@ test('agent output is shown as text, never run: markup in a reply stays inert, a
 
 test('"Attach Terminal to CI…" opens a terminal on the agent\'s screen; typed input reaches it and its output appears', async () => {
   const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'project-app-ai' }).first();
-  await runCommand(page, 'Projects Chat: Attach Terminal to CI…', { until: () => row.isVisible() });
+  await runCommand(page, 'Projects Chat: Attach Terminal to CI…', { until: () => row.isVisible(), ranWithinMs: 10_000 });
   await row.click();
   await waitFor(async () => (await terminalText(page)).includes('demo agent for project app'), 20_000, "the agent's screen in the terminal");
   await page.locator('.terminal-wrapper.active .xterm').first().click();
@@ -273,8 +273,9 @@ test('the command palette: every Projects Chat command is registered and runs', 
   // Each step of a multi-step input has its own title: wait for it, so an answer never lands in the last step.
   const shows = (/** @type {string} */ title) => async () => (await quick.isVisible()) && (await quickTitle.innerText()).includes(title);
   const step = (/** @type {string} */ title) => waitFor(shows(title), 10_000, `the "${title}" input`);
-  // A command whose first step is an input: run again if that input does not show (see runCommand).
-  const open = (/** @type {string} */ command, /** @type {string} */ title) => runCommand(page, command, { until: shows(title) });
+  // A command whose first step is an input: run again if that input does not show (see runCommand). Most
+  // ask the hub for its CIs before their pick shows, so they get the 10 s a step waits.
+  const open = (/** @type {string} */ command, /** @type {string} */ title) => runCommand(page, command, { until: shows(title), ranWithinMs: 10_000 });
   const pick = async (/** @type {string} */ title, /** @type {string} */ text) => {
     await step(title);
     const row = page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
