@@ -2,6 +2,7 @@
  * One model answer: stream it, with an idle timeout, a bounded retry of rate limits that honours
  * `retry-after`, cancellation, and a failure that says what to do — keeping what arrived before it.
  */
+import { QuietTimer } from '../quietTimer';
 import { explain, PROVIDER_NAMES, ProviderFailure, type ChatTurn, type Provider } from './provider';
 
 /** Rate-limited requests are retried at most this many times… */
@@ -51,15 +52,11 @@ export async function runTurn(request: TurnRequest): Promise<TurnResult> {
     const controller = new AbortController();
     const cancel = () => controller.abort('cancel');
     request.signal.addEventListener('abort', cancel, { once: true });
-    let idle: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(idle);
-      idle = setTimeout(() => controller.abort('timeout'), request.idleTimeoutMs);
-    };
+    const idle = new QuietTimer(request.idleTimeoutMs, () => controller.abort('timeout'));
     let received = '';
     let firstTokenMs = -1;
     const sent = Date.now();
-    arm();
+    idle.touch();
     try {
       if (request.signal.aborted) throw new ProviderFailure('cancelled', 'stopped');
       const text = await provider.stream(
@@ -67,7 +64,7 @@ export async function runTurn(request: TurnRequest): Promise<TurnResult> {
         (token) => {
           if (firstTokenMs < 0) firstTokenMs = Date.now() - sent;
           received += token;
-          arm();
+          idle.touch();
           request.onToken(token);
         },
       );
@@ -96,7 +93,7 @@ export async function runTurn(request: TurnRequest): Promise<TurnResult> {
       }
       throw failure;
     } finally {
-      clearTimeout(idle);
+      idle.cancel();
       request.signal.removeEventListener('abort', cancel);
     }
   }
