@@ -5,7 +5,8 @@
  * terminal fills, the CI — instead of growing the hub's memory.
  *
  * The first failure (a full disk) closes the file and is reported once; later appends are dropped. A line
- * the failure cut is repaired when the file is next opened for reading (server/jsonl.ts, repairCast).
+ * the failure cut is repaired before the file is next used (repairTail in server/jsonl.ts, repairCast in
+ * server/capture.ts).
  */
 import * as fs from 'node:fs';
 
