@@ -77,7 +77,7 @@ export class CastWriter {
     this.startedAt = Date.now();
     this.started = process.hrtime.bigint();
     this.file = new AppendFile(file, onError);
-    this.out = new TextBatch((text) => this.file.append(text));
+    this.out = new TextBatch((parts) => this.file.append(parts));
     const head = {
       version: 2,
       width: header.width,
@@ -137,13 +137,15 @@ export class CastWriter {
 
   private writeEvent(e: HeldEvent): void {
     const elapsed = e.stamp > this.started ? Math.round(Number(e.stamp - this.started) / 1000) / 1e6 : 0;
-    this.write(`[${elapsed},"${e.code}",${e.json}]\n`);
+    // In parts: the event's text, up to a flood batch, is not copied into a line first.
+    this.write(`[${elapsed},"${e.code}",`, e.json, ']\n');
   }
 
-  private write(line: string): void {
+  /** Appends a line given in parts. */
+  private write(...line: string[]): void {
     if (!this.file.open) return; // failed: nothing is recorded, and `bytes` must not grow towards a roll-over
-    this.bytes += line.length;
-    this.out.add(line);
+    for (const part of line) this.bytes += part.length;
+    this.out.add(...line);
   }
 
   private eventJson(code: 'o' | 'i' | 'r', json: string, seq?: number): void {

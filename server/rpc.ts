@@ -99,8 +99,8 @@ export class Client implements WrapPeer {
    */
   sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', text: string, json = JSON.stringify(text)): void {
     if (!this.open) return;
-    const body = `{"jsonrpc":"2.0","method":${JSON.stringify(Output.method)},"params":{"attachId":${JSON.stringify(attachId)},"kind":"${kind}","data":${json}}}`;
-    void this.writer.writeJson(body).catch(() => undefined).then(this.wrote);
+    const head = `{"jsonrpc":"2.0","method":${JSON.stringify(Output.method)},"params":{"attachId":${JSON.stringify(attachId)},"kind":"${kind}","data":`;
+    void this.writer.writeJson([head, json, '}}']).catch(() => undefined).then(this.wrote);
   }
 
   /** A write this client's drain waiters follow has completed: wake them once the backlog is low. */

@@ -17,15 +17,22 @@ export class TextBatch {
   chars = 0;
   private timer: NodeJS.Timeout | undefined;
 
+  /**
+   * `sink` gets the waiting text as the parts it was added in, not joined: a sink that encodes them
+   * (server/appendFile.ts) would otherwise copy a flood's text once more on the heap.
+   */
   constructor(
-    private readonly sink: (text: string) => void,
+    private readonly sink: (parts: readonly string[]) => void,
     private readonly delayMs = BATCH_MS,
     private readonly maxChars = BATCH_CHARS,
   ) {}
 
-  add(text: string): void {
-    this.waiting.push(text);
-    this.chars += text.length;
+  /** Adds text given in parts (a line around a chunk of output, say), which go out in the same batch. */
+  add(...parts: string[]): void {
+    for (const part of parts) {
+      this.waiting.push(part);
+      this.chars += part.length;
+    }
     if (this.chars >= this.maxChars) this.flush();
     // Unref'd: whoever owns the batch flushes it when it closes.
     else this.timer ??= setTimeout(() => this.flush(), this.delayMs).unref();
@@ -35,10 +42,10 @@ export class TextBatch {
   flush(): void {
     this.cancel();
     if (this.waiting.length === 0) return;
-    const text = this.waiting.length === 1 ? this.waiting[0] : this.waiting.join('');
+    const parts = this.waiting;
     this.waiting = [];
     this.chars = 0;
-    this.sink(text);
+    this.sink(parts);
   }
 
   /** Drops what is waiting. */

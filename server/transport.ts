@@ -187,21 +187,27 @@ export class SocketWriter extends AbstractMessageWriter {
 
   /** Writes one message; resolves once the socket has taken it. */
   write(message: Message): Promise<void> {
-    return this.writeJson(JSON.stringify(message));
+    return this.writeJson([JSON.stringify(message)]);
   }
 
   /**
-   * Writes a message already serialized to JSON (the hub builds terminal output notifications around
-   * text it has escaped once for the capture too). Header and body go out in one writev.
+   * Writes a message already serialized to JSON, given in parts that make it up in order (the hub builds
+   * terminal output notifications around text it has escaped once for the capture too). Header and parts
+   * go out in one writev.
    */
-  writeJson(body: string): Promise<void> {
+  writeJson(body: readonly string[]): Promise<void> {
     if (this.socket.destroyed) return Promise.reject(new Error('socket closed'));
-    // Written as a string: the socket encodes it into memory it frees once written, where a Buffer
-    // would linger until the next GC (after 100 MiB of output, ~10 MB of them still waited for one).
+    let length = 0;
+    for (const part of body) length += Buffer.byteLength(part, 'utf8');
+    // Written as strings, in parts: the socket encodes them into memory it frees once written, where a
+    // Buffer would linger until the next GC (after 100 MiB of output, ~10 MB of them still waited for
+    // one), and where joining them first would copy each flood batch once more on the heap.
     return new Promise((resolve, reject) => {
       this.socket.cork();
-      this.socket.write(`Content-Length: ${Buffer.byteLength(body, 'utf8')}\r\n\r\n`, 'ascii');
-      this.socket.write(body, 'utf8', (error) => (error ? reject(error) : resolve()));
+      this.socket.write(`Content-Length: ${length}\r\n\r\n`, 'ascii');
+      const last = body.length - 1;
+      for (let i = 0; i < last; i++) this.socket.write(body[i], 'utf8');
+      this.socket.write(body[last] ?? '', 'utf8', (error) => (error ? reject(error) : resolve()));
       this.socket.uncork();
     });
   }

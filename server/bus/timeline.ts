@@ -74,7 +74,7 @@ export class Timeline {
       const file = new AppendFile(where, (error) =>
         this.warn(`timeline/${name}: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`),
       );
-      open = { file, out: new TextBatch((text) => file.append(text)) };
+      open = { file, out: new TextBatch((parts) => file.append(parts)) };
       this.files.set(key, open);
     }
     open.out.add(`${JSON.stringify(entry)}\n`);
