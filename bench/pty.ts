@@ -6,11 +6,20 @@ import { randomUUID } from 'node:crypto';
 import * as pty from 'node-pty';
 import { Attach, Event, Input, Output, Remove, Spawn, Watch } from '../server/protocol';
 import type { HubClient } from '../client/hubClient';
-import { MB, benchHub, bigFile, connectTo, percentile, report, rssOf, scriptServer, sleep } from './common';
+import { MB, benchHub, bigFile, connectTo, percentile, report, rssOf, scriptServer, signed, sleep } from './common';
 
 const FLOOD_BYTES = 100 * MB;
 /** Keys per echo run: p99 is then the 20th slowest, not the 6th (600 gave ±0.5 ms between runs here). */
 const ECHO_SAMPLES = 2000;
+/**
+ * Keys typed before the timed ones, on every path alike. V8 compiles a path's functions once they are
+ * hot, on a background thread that holds one of this machine's two cores for 0.3–10 ms each time, and
+ * keys typed meanwhile wait: a hub's first ~6000 echoes carry ~250 ms of compiling (`--trace-opt`: 74
+ * functions during keys 300–2300, 14 during keys 6000–8000), and the first 2000 keys' p99 was 1.6–2.9 ms
+ * here. A hub runs for days, so the target is held by a warm path; the first keys are reported too
+ * (docs/RELIABILITY.md, section 7).
+ */
+const ECHO_WARMUP_KEYS = 6000;
 
 /** Raw baseline: node-pty in a bare script reading `cat FILE`. */
 function rawThroughput(file: string): Promise<{ bytes: number; seconds: number }> {
@@ -67,17 +76,23 @@ async function hubThroughput(client: HubClient, file: string, n: number): Promis
   return { agentSeconds, clientSeconds, bytesCaptured, liveChars, resyncs };
 }
 
+/** Echo latencies (ms) of one path: its first {@link ECHO_SAMPLES} keys, and as many after the warm-up. */
+interface EchoRun {
+  first: number[];
+  warm: number[];
+}
+
 /**
- * Times {@link ECHO_SAMPLES} keystrokes, one at a time: `type` sends a key, `onEcho` registers for its echo.
- * Output before the first key (a hub's attach replay, the program starting) answers no key: the listener
- * is registered first, then 200 ms of warm-up pass before timing starts.
+ * Times {@link ECHO_WARMUP_KEYS} then {@link ECHO_SAMPLES} keystrokes, one at a time: `type` sends a key,
+ * `onEcho` registers for its echo. Output before the first key (a hub's attach replay, the program
+ * starting) answers no key: the listener is registered first, then 200 ms pass before typing starts.
  */
-async function timeKeys(type: (key: string) => void, onEcho: (listener: () => void) => void): Promise<number[]> {
+async function timeKeys(type: (key: string) => void, onEcho: (listener: () => void) => void): Promise<EchoRun> {
   let answer: (() => void) | undefined;
   onEcho(() => answer?.());
   await sleep(200);
   const lat: number[] = [];
-  for (let i = 0; i < ECHO_SAMPLES; i++) {
+  for (let i = 0; i < ECHO_WARMUP_KEYS + ECHO_SAMPLES; i++) {
     const t0 = process.hrtime.bigint();
     await new Promise<void>((resolve) => {
       answer = resolve;
@@ -87,10 +102,10 @@ async function timeKeys(type: (key: string) => void, onEcho: (listener: () => vo
     answer = undefined;
     await sleep(1);
   }
-  return lat;
+  return { first: lat.slice(0, ECHO_SAMPLES), warm: lat.slice(ECHO_WARMUP_KEYS) };
 }
 
-async function rawEcho(): Promise<number[]> {
+async function rawEcho(): Promise<EchoRun> {
   const p = pty.spawn('cat', [], { cols: 80, rows: 24 });
   try {
     return await timeKeys((key) => p.write(key), (listener) => p.onData(listener));
@@ -113,7 +128,7 @@ net.createServer((s) => {
 }).listen(process.argv[2], () => process.send('ready'));
 `;
 
-async function relayEcho(): Promise<number[]> {
+async function relayEcho(): Promise<EchoRun> {
   const relay = await scriptServer(RELAY_SERVER, [require.resolve('node-pty')]);
   try {
     const socket = await connectTo(relay.socket);
@@ -127,7 +142,7 @@ async function relayEcho(): Promise<number[]> {
   }
 }
 
-async function hubEcho(client: HubClient): Promise<number[]> {
+async function hubEcho(client: HubClient): Promise<EchoRun> {
   await client.call(Spawn, { kind: 'process', name: 'echo', command: ['cat'] });
   const attachId = randomUUID();
   await client.call(Attach, { name: 'echo', attachId, cols: 80, rows: 24 });
@@ -186,33 +201,40 @@ export async function ptyBenchmarks(): Promise<void> {
     // Echo: one keystroke through client → hub → PTY running cat → hub → client.
     const raw = await rawEcho();
     const through = await hubEcho(hub.client);
-    const added50 = percentile(through, 0.5) - percentile(raw, 0.5);
-    const added99 = percentile(through, 0.99) - percentile(raw, 0.99);
+    const added = (q: number, run: 'first' | 'warm') => percentile(through[run], q) - percentile(raw[run], q);
     report({
       section: 'pty',
-      metric: `keystroke echo p50 (${ECHO_SAMPLES} keys)`,
-      raw: `${percentile(raw, 0.5).toFixed(3)} ms`,
-      hub: `${percentile(through, 0.5).toFixed(3)} ms`,
-      ratio: `+${added50.toFixed(3)} ms`,
+      metric: `keystroke echo p50 (${ECHO_SAMPLES} keys after ${ECHO_WARMUP_KEYS})`,
+      raw: `${percentile(raw.warm, 0.5).toFixed(3)} ms`,
+      hub: `${percentile(through.warm, 0.5).toFixed(3)} ms`,
+      ratio: `${signed(added(0.5, 'warm'))} ms`,
       target: 'added ≤ 0.3 ms',
-      ok: added50 <= 0.3,
+      ok: added(0.5, 'warm') <= 0.3,
     });
     report({
       section: 'pty',
       metric: 'keystroke echo p99',
-      raw: `${percentile(raw, 0.99).toFixed(3)} ms`,
-      hub: `${percentile(through, 0.99).toFixed(3)} ms`,
-      ratio: `+${added99.toFixed(3)} ms`,
+      raw: `${percentile(raw.warm, 0.99).toFixed(3)} ms`,
+      hub: `${percentile(through.warm, 0.99).toFixed(3)} ms`,
+      ratio: `${signed(added(0.99, 'warm'))} ms`,
       target: 'added ≤ 1 ms',
-      ok: added99 <= 1,
+      ok: added(0.99, 'warm') <= 1,
+    });
+    const p50p99 = (l: number[]) => `${percentile(l, 0.5).toFixed(3)} / ${percentile(l, 0.99).toFixed(3)} ms`;
+    report({
+      section: 'pty',
+      metric: `  … the first ${ECHO_SAMPLES} keys, V8 still compiling (p50 / p99)`,
+      raw: p50p99(raw.first),
+      hub: p50p99(through.first),
+      ratio: `${signed(added(0.5, 'first'))} / ${signed(added(0.99, 'first'))}`,
     });
     // For scale: what two socket hops alone add on this machine.
-    const relay = await relayEcho();
+    const relay = (await relayEcho()).warm;
     report({
       section: 'pty',
       metric: '  … a bare relay process instead (p50 / p99)',
-      hub: `${percentile(relay, 0.5).toFixed(3)} / ${percentile(relay, 0.99).toFixed(3)} ms`,
-      ratio: `+${(percentile(relay, 0.5) - percentile(raw, 0.5)).toFixed(3)} / +${(percentile(relay, 0.99) - percentile(raw, 0.99)).toFixed(3)}`,
+      hub: p50p99(relay),
+      ratio: `${signed(percentile(relay, 0.5) - percentile(raw.warm, 0.5))} / ${signed(percentile(relay, 0.99) - percentile(raw.warm, 0.99))}`,
     });
   } finally {
     await hub.stop();
