@@ -199,9 +199,9 @@ export class SocketWriter extends AbstractMessageWriter {
     if (this.socket.destroyed) return Promise.reject(new Error('socket closed'));
     let length = 0;
     for (const part of body) length += Buffer.byteLength(part, 'utf8');
-    // Written as strings, in parts: the socket encodes them into memory it frees once written, where a
-    // Buffer would linger until the next GC (after 100 MiB of output, ~10 MB of them still waited for
-    // one), and where joining them first would copy each flood batch once more on the heap.
+    // Written as strings, part by part: the socket encodes them into memory it frees once written (a
+    // Buffer would linger until the next GC: after 100 MiB of output, ~10 MB of them still waited for
+    // one), and joining them first would copy each flood batch once more on the heap.
     return new Promise((resolve, reject) => {
       this.socket.cork();
       this.socket.write(`Content-Length: ${length}\r\n\r\n`, 'ascii');

@@ -68,7 +68,7 @@ class ScreenFeed {
   private readonly inflight: { seq: number; chars: number }[] = [];
   private inflightChars = 0;
   /** Calm output waiting for its batch (server/textBatch.ts), and the sequence number of its newest chunk. */
-  private readonly batch = new TextBatch((parts) => this.send(parts.length === 1 ? parts[0] : parts.join(''), this.batchSeq, false));
+  private readonly batch = new TextBatch((parts) => this.send(parts.join(''), this.batchSeq, false));
   private batchSeq = 0;
   /** Output held back by a flood or a backlog (its newest {@link MIRROR_KEEP_CHARS}). */
   private held: string[] = [];
