@@ -45,8 +45,8 @@ export class AppendFile {
     if (this.fd < 0) return;
     let length = 0;
     for (const part of parts) length += Buffer.byteLength(part);
+    if (length > scratch.length && length <= SCRATCH_KEEP_BYTES) scratch = Buffer.allocUnsafeSlow(Math.min(SCRATCH_KEEP_BYTES, Math.max(length, 2 * scratch.length)));
     const buffer = length <= scratch.length ? scratch : Buffer.allocUnsafeSlow(length);
-    if (length > scratch.length && length <= SCRATCH_KEEP_BYTES) scratch = buffer;
     let at = 0;
     for (const part of parts) at += buffer.write(part, at);
     try {
