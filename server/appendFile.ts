@@ -1,14 +1,19 @@
 /**
- * A file appended to synchronously (captures, the timeline). An append lands in the page cache in tens of
- * µs, less than handing it to the thread pool costs (a Buffer copy, a thread wake, a completion back:
- * ~7 % of a flood's throughput here), and a disk slower than the writes then slows the hub — and, as its
- * terminal fills, the CI — instead of growing the hub's memory.
+ * A file appended to synchronously, in batches (captures, the bus timeline, chats). What is added waits
+ * for its batch (server/textBatch.ts), so a keystroke's echo or a message's acknowledgement does not wait
+ * behind a system call; `flush` writes at once. A write lands in the page cache in tens of µs, less than
+ * handing it to the thread pool costs (a Buffer copy, a thread wake, a completion back: ~7 % of a flood's
+ * throughput here), and a disk slower than the writes then slows the hub — and, as its terminal fills,
+ * the CI — instead of growing the hub's memory.
  *
- * The first failure (a full disk) closes the file and is reported once; later appends are dropped. A line
- * the failure cut is repaired before the file is next used (repairTail in server/jsonl.ts, repairCast in
- * server/capture.ts).
+ * The first failure (a full disk) closes the file and is reported once; later additions are dropped. A
+ * line the failure cut is skipped by readers; it is cut off when the file is opened to append again
+ * (repairTail in server/jsonl.ts) and, for the newest capture of each CI, at the hub's start (repairCast
+ * in server/capture.ts).
  */
 import * as fs from 'node:fs';
+import { asError } from './errors';
+import { TextBatch } from './textBatch';
 
 /** Appends up to this size are encoded into one Buffer kept for the process (writes are synchronous). */
 const SCRATCH_KEEP_BYTES = 1024 * 1024;
@@ -17,6 +22,7 @@ let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 export class AppendFile {
   /** -1 once closed, or when opening or writing failed. */
   private fd: number;
+  private readonly batch = new TextBatch((parts) => this.write(parts));
 
   constructor(
     file: string,
@@ -36,12 +42,22 @@ export class AppendFile {
     return this.fd >= 0;
   }
 
+  /** Adds text given in parts (a line around a chunk of output, say) to the next batch. */
+  add(...parts: string[]): void {
+    if (this.fd >= 0) this.batch.add(...parts);
+  }
+
+  /** Writes what waits for its batch now. */
+  flush(): void {
+    this.batch.flush();
+  }
+
   /**
-   * Appends text given in parts, in one write. The parts are encoded into a Buffer kept for the purpose:
-   * neither a Buffer per append nor the joined text is left for the garbage collector (under a flood,
-   * each was one more copy of every batch, and a scavenge every few batches).
+   * Writes a batch in one system call. Its parts are encoded into a Buffer kept for the purpose: neither
+   * a Buffer per write nor the joined text is left for the garbage collector (under a flood, each was one
+   * more copy of every batch, and more scavenges).
    */
-  append(parts: readonly string[]): void {
+  private write(parts: readonly string[]): void {
     if (this.fd < 0) return;
     let length = 0;
     for (const part of parts) length += Buffer.byteLength(part);
@@ -58,7 +74,9 @@ export class AppendFile {
     }
   }
 
+  /** Writes what waits, then closes the file. */
   close(): void {
+    this.batch.flush();
     if (this.fd < 0) return;
     try {
       fs.closeSync(this.fd);
@@ -67,8 +85,4 @@ export class AppendFile {
     }
     this.fd = -1;
   }
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
 }

@@ -9,7 +9,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AppendFile } from './appendFile';
-import { TextBatch } from './textBatch';
 
 export interface CastHeader {
   readonly width: number;
@@ -57,10 +56,8 @@ interface HeldEvent {
 export class CastWriter {
   readonly path: string;
   readonly startedAt: number;
-  /** The file (server/appendFile.ts; not open once closed or failed). */
+  /** The file, written in batches (server/appendFile.ts; not open once closed or failed). */
   private readonly file: AppendFile;
-  /** What goes to the file, in batches (server/textBatch.ts). */
-  private readonly out: TextBatch;
   private readonly started: bigint;
   private closed = false;
   /** Bytes written to the file (header and events). */
@@ -77,7 +74,6 @@ export class CastWriter {
     this.startedAt = Date.now();
     this.started = process.hrtime.bigint();
     this.file = new AppendFile(file, onError);
-    this.out = new TextBatch((parts) => this.file.append(parts));
     const head = {
       version: 2,
       width: header.width,
@@ -145,7 +141,7 @@ export class CastWriter {
   private write(...line: string[]): void {
     if (!this.file.open) return; // failed: nothing is recorded, and `bytes` must not grow towards a roll-over
     for (const part of line) this.bytes += part.length;
-    this.out.add(...line);
+    this.file.add(...line);
   }
 
   private eventJson(code: 'o' | 'i' | 'r', json: string, seq?: number): void {
@@ -167,7 +163,7 @@ export class CastWriter {
 
   /** Hands what waits for the next batch to the file now. */
   flush(): void {
-    this.out.flush();
+    this.file.flush();
   }
 
   input(data: string): void {
@@ -183,7 +179,6 @@ export class CastWriter {
     if (this.closed) return;
     this.start();
     this.closed = true;
-    this.out.flush();
     this.file.close();
   }
 }

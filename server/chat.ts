@@ -11,8 +11,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChatEntry, type HubEvent } from './protocol';
-import { damageReport, readJsonl } from './jsonl';
-import { errorMessage } from './errors';
+import { damageReport, readJsonl, repairTail } from './jsonl';
+import { AppendFile } from './appendFile';
 import { projectSlug } from './projects';
 import { QuietTimer } from './quietTimer';
 import type { ProcessCi } from './ci';
@@ -68,8 +68,8 @@ interface Reply {
 export class Chats {
   private readonly histories = new Map<string, ChatEntry[]>();
   private saveFailed = false;
-  /** Each project's chat file: its name (made once: it hashes the path) and, once written, its descriptor. */
-  private readonly files = new Map<string, { path: string; fd?: number }>();
+  /** Each project's chat file, once written to (server/appendFile.ts). */
+  private readonly files = new Map<string, AppendFile>();
   private readonly replies = new Map<string, Reply>();
   /** Chat messages sent as bus messages (to external and model CIs): message id → project. */
   private readonly awaiting = new Map<string, string>();
@@ -86,17 +86,11 @@ export class Chats {
     return this.load(project).slice(-limit);
   }
 
-  private file(project: string): { path: string; fd?: number } {
-    let file = this.files.get(project);
-    if (!file) this.files.set(project, (file = { path: chatFile(this.dir, project) }));
-    return file;
-  }
-
   private load(project: string): ChatEntry[] {
     let entries = this.histories.get(project);
     if (entries) return entries;
     const byId = new Map<string, ChatEntry>();
-    const file = this.file(project).path;
+    const file = chatFile(this.dir, project);
     const { values, damaged, cutBytes } = readJsonl(file);
     let bad = damaged;
     for (const value of values) {
@@ -126,18 +120,33 @@ export class Chats {
     return entry;
   }
 
-  /** Appends an entry to the project's file; a failure (a full disk) is reported once until one succeeds. */
+  /**
+   * Appends an entry to the project's file at once (not in a batch: an entry is what a user typed or was
+   * answered). A failure (a full disk) closes the file and is reported once until a save succeeds; the
+   * next save opens it again.
+   */
   private save(project: string, entry: ChatEntry): void {
-    const file = this.file(project);
-    try {
+    let file = this.files.get(project);
+    if (!file?.open) {
+      const where = chatFile(this.dir, project);
+      // After a failed write, cut the line it may have left (load repaired the file before the first).
+      if (file) {
+        try {
+          repairTail(where);
+        } catch {
+          // Unreadable: opening it below fails too, and says why.
+        }
+      }
       // Kept open: a project's bus messages each add an entry.
-      file.fd ??= fs.openSync(file.path, 'a', 0o600);
-      fs.writeFileSync(file.fd, `${JSON.stringify(entry)}\n`); // the whole line, or an error (writeSync may write part)
-      this.saveFailed = false;
-    } catch (error) {
-      if (!this.saveFailed) this.warn(`could not save the chat of ${project} (${errorMessage(error)}); it is shown, but not kept across a hub restart until this works again`);
-      this.saveFailed = true;
+      file = new AppendFile(where, (error) => {
+        if (!this.saveFailed) this.warn(`could not save the chat of ${project} (${error.message}); it is shown, but not kept across a hub restart until this works again`);
+        this.saveFailed = true;
+      });
+      this.files.set(project, file);
     }
+    file.add(`${JSON.stringify(entry)}\n`);
+    file.flush();
+    if (file.open) this.saveFailed = false;
   }
 
   add(project: string, fields: Omit<ChatEntry, 'id' | 't'>): ChatEntry {
@@ -276,7 +285,7 @@ export class Chats {
 
   /** Closes the chat files, once nothing adds entries any more (the CIs and the bus have stopped). */
   close(): void {
-    for (const file of this.files.values()) if (file.fd !== undefined) fs.closeSync(file.fd);
+    for (const file of this.files.values()) file.close();
     this.files.clear();
   }
 }

@@ -16,6 +16,11 @@ export function errnoCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/** `error` as an Error (a thrown non-Error wrapped). */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -11,7 +11,7 @@
  */
 import type { Socket } from 'node:net';
 import { AbstractMessageReader, AbstractMessageWriter, type DataCallback, type Disposable, type Message } from 'vscode-jsonrpc';
-import { errorMessage } from './errors';
+import { asError, errorMessage } from './errors';
 
 /** Largest message accepted; a bigger Content-Length is a framing error (the stream cannot be trusted). */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -120,7 +120,7 @@ export class SocketReader extends AbstractMessageReader {
     try {
       value = JSON.parse(body.toString('utf8'));
     } catch (error) {
-      this.fireError(error instanceof Error ? error : new Error(String(error)));
+      this.fireError(asError(error));
       return;
     }
     const invalid = invalidMessage(value);

@@ -1,4 +1,4 @@
-/** Appending in parts (server/appendFile.ts): every byte lands, in order, whatever the size of the append. */
+/** Appending in parts (server/appendFile.ts): every byte lands, in order, whatever the size of the batch. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -19,7 +19,10 @@ test('parts are appended in order and byte-exact, small, past the kept buffer an
     ['y'.repeat(3 * 1024 * 1024), '\n'],
     ['after the big one 🙂\n'],
   ];
-  for (const parts of appends) out.append(parts);
+  for (const parts of appends) {
+    out.add(...parts);
+    out.flush();
+  }
   out.close();
   assert.deepEqual(errors, []);
   assert.equal(fs.readFileSync(file, 'utf8'), appends.map((parts) => parts.join('')).join(''));

@@ -5,7 +5,6 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TextBatch } from '../textBatch';
 import { z } from 'zod';
 import { MessageOutcome, type Message } from '../protocol';
 import { damageReport, repairTail } from '../jsonl';
@@ -33,15 +32,9 @@ export function projectKey(project: string | undefined): string {
   return project ? project.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '') || '_hub' : '_hub';
 }
 
-/** An open project file, and what waits for its next batch. */
-interface TimelineFile {
-  readonly file: AppendFile;
-  readonly out: TextBatch;
-}
-
 export class Timeline {
-  /** Open project files, appended in batches (server/textBatch.ts, server/appendFile.ts). */
-  private readonly files = new Map<string, TimelineFile>();
+  /** Open project files, appended in batches (server/appendFile.ts). */
+  private readonly files = new Map<string, AppendFile>();
 
   constructor(
     private readonly dir: string,
@@ -51,6 +44,8 @@ export class Timeline {
   }
 
   append(project: string | undefined, outcome: MessageOutcome, mailbox: string, message: Message, detail?: string): void {
+    const file = this.file(projectKey(project));
+    if (!file.open) return; // failed (reported once): nothing more is recorded there
     const entry: TimelineEntry = {
       t: Date.now(),
       outcome,
@@ -63,26 +58,29 @@ export class Timeline {
       in_reply_to: message.in_reply_to,
       detail,
     };
-    const key = projectKey(project);
-    let open = this.files.get(key);
-    if (!open) {
+    file.add(`${JSON.stringify(entry)}\n`);
+  }
+
+  /** The project's file, opened (its cut last line repaired) the first time. */
+  private file(key: string): AppendFile {
+    let file = this.files.get(key);
+    if (!file) {
       const name = `${key}.jsonl`;
       const where = path.join(this.dir, name);
       const problem = damageReport(where, 0, repairTail(where));
       if (problem) this.warn(problem);
       // The timeline is a record, not a queue: delivery goes on; the failure is reported once per file.
-      const file = new AppendFile(where, (error) =>
+      file = new AppendFile(where, (error) =>
         this.warn(`timeline/${name}: ${error.message}; messages are still delivered but no longer recorded there until the hub restarts`),
       );
-      open = { file, out: new TextBatch((parts) => file.append(parts)) };
-      this.files.set(key, open);
+      this.files.set(key, file);
     }
-    open.out.add(`${JSON.stringify(entry)}\n`);
+    return file;
   }
 
   /** Entries that involve `name` (as sender, recipient or mailbox), across every project file. */
   read(name: string): TimelineEntry[] {
-    for (const { out } of this.files.values()) out.flush();
+    for (const file of this.files.values()) file.flush();
     const out: TimelineEntry[] = [];
     let files: string[];
     try {
@@ -105,10 +103,7 @@ export class Timeline {
   }
 
   close(): void {
-    for (const { file, out } of this.files.values()) {
-      out.flush();
-      file.close();
-    }
+    for (const file of this.files.values()) file.close();
     this.files.clear();
   }
 }
