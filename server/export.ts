@@ -36,7 +36,8 @@ export async function exportCapture(
   format: ExportFormat,
   sessionId: string | undefined,
   mirrors: ScreenMirrors,
-  timeline: TimelineEntry[] = [],
+  /** The CI's bus messages; read only for a transcript (it reads every project's timeline). */
+  timeline: () => TimelineEntry[] = () => [],
 ): Promise<ExportResult> {
   const sessions = listSessions(captureDir);
   if (sessions.length === 0) throw hubError(HubErrorCode.InvalidState, `${ci.name} has no capture yet (it has not run)`);
@@ -55,7 +56,7 @@ export async function exportCapture(
   // Messages of this session's time span (the last session also gets everything after it).
   const start = session.startedAt - 1000;
   const next = sessions[sessions.indexOf(session) + 1];
-  const messages = timeline.filter((e) => e.t >= start && (!next || e.t < next.startedAt));
+  const messages = timeline().filter((e) => e.t >= start && (!next || e.t < next.startedAt));
   const content = format === 'jsonl' ? toJsonl(ci, session.id, rendered, messages) : toMarkdown(ci, session.id, rendered, messages);
   fs.writeFileSync(file, content, { mode: 0o600 });
   return { path: file, format, session, sessions };

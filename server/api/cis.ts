@@ -77,7 +77,7 @@ export function registerCiRequests(client: Client, hub: HubContext): void {
       format,
       session,
       hub.mirrors,
-      hub.bus.history(name),
+      () => hub.bus.history(name),
     );
   }, log);
 }
