@@ -87,7 +87,7 @@ class Reader {
   /** Where every read lands (see the constructor); copied into the batch at once. */
   private readonly readBuffer = Buffer.allocUnsafe(READ_BYTES);
   /** The batch being filled: a pooled buffer, transferred to the main thread and handed back. */
-  private batch: { data: ArrayBuffer; view: Buffer } | undefined;
+  private batch: Batch | undefined;
   private length = 0;
   /** Reads collected in the batch being filled, and how many of them the last check saw. */
   private batchReads = 0;
@@ -128,11 +128,8 @@ class Reader {
   }
 
   /** The batch being filled, taken from the pool when there is none. */
-  private filling(): { data: ArrayBuffer; view: Buffer } {
-    if (!this.batch) {
-      const data = pool.pop() ?? new ArrayBuffer(BATCH_BUFFER_BYTES);
-      this.batch = { data, view: Buffer.from(data) };
-    }
+  private filling(): Batch {
+    this.batch ??= pool.pop() ?? batchOf(new ArrayBuffer(BATCH_BUFFER_BYTES));
     return this.batch;
   }
 
@@ -192,7 +189,7 @@ class Reader {
     } else {
       this.batch = undefined;
       // A copied batch's buffer is free again: back to the pool, where the next read takes it from.
-      if (copy && pool.length < POOL_SIZE) pool.push(batch.data);
+      if (copy) toPool(batch);
     }
     this.lastPostAt = process.hrtime.bigint();
     this.lastPostSmall = copy !== undefined;
@@ -237,7 +234,7 @@ class Reader {
     this.ended = true;
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.post(true);
-    if (this.batch && pool.length < POOL_SIZE) pool.push(this.batch.data);
+    if (this.batch) toPool(this.batch);
     this.batch = undefined;
     this.stream.destroy();
     readers.delete(this.id);
@@ -245,8 +242,22 @@ class Reader {
   }
 }
 
+/** A batch buffer and the Buffer over it (made once per buffer that comes back, not per batch). */
+interface Batch {
+  readonly data: ArrayBuffer;
+  readonly view: Buffer;
+}
+
 const readers = new Map<number, Reader>();
-const pool: ArrayBuffer[] = [];
+const pool: Batch[] = [];
+
+function batchOf(data: ArrayBuffer): Batch {
+  return { data, view: Buffer.from(data) };
+}
+
+function toPool(batch: Batch): void {
+  if (pool.length < POOL_SIZE) pool.push(batch);
+}
 
 function send(message: FromReader, transfer?: ArrayBuffer[]): void {
   parentPort?.postMessage(message, transfer);
@@ -265,7 +276,7 @@ parentPort?.on('message', (msg: ToReader) => {
       return;
     case 'free':
       readers.get(msg.id)?.freed();
-      if (pool.length < POOL_SIZE && msg.data.byteLength === BATCH_BUFFER_BYTES) pool.push(msg.data);
+      if (msg.data.byteLength === BATCH_BUFFER_BYTES) toPool(batchOf(msg.data));
       return;
   }
 });
