@@ -220,7 +220,8 @@ export class Hub implements HubContext {
   }
 
   emit(event: HubEvent): void {
-    for (const client of this.rpc.clients) if (client.watching) client.sendEvent(event);
+    let json: string | undefined; // serialized once, for the first client watching
+    for (const client of this.rpc.clients) if (client.watching) client.sendEvent(event, (json ??= JSON.stringify(event)));
   }
 
   private projectOf(name: string): string | undefined {

@@ -76,8 +76,11 @@ export class Client implements WrapPeer {
     return this.connection.sendNotification(def.method, params).catch(() => undefined).then(this.wrote);
   }
 
-  /** Sends a hub event, or drops it while this client is behind (see {@link EVENT_BACKLOG_BYTES}). */
-  sendEvent(event: HubEvent): void {
+  /**
+   * Sends a hub event, or drops it while this client is behind (see {@link EVENT_BACKLOG_BYTES}). `json` is
+   * the event serialized once for every watching client.
+   */
+  sendEvent(event: HubEvent, json = JSON.stringify(event)): void {
     if (!this.open) return;
     // Once one is dropped, all are until the resync, so what a client gets is never out of order with it.
     if (event.type !== 'alert' && (this.eventsDropped > 0 || this.backlogBytes > EVENT_BACKLOG_BYTES)) {
@@ -90,7 +93,7 @@ export class Client implements WrapPeer {
       }
       return;
     }
-    void this.send(Event, event);
+    this.sendJson(Event.method, [json]);
   }
 
   /**
@@ -99,8 +102,15 @@ export class Client implements WrapPeer {
    */
   sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', text: string, json = JSON.stringify(text)): void {
     if (!this.open) return;
-    const head = `{"jsonrpc":"2.0","method":${JSON.stringify(Output.method)},"params":{"attachId":${JSON.stringify(attachId)},"kind":"${kind}","data":`;
-    void this.writer.writeJson([head, json, '}}']).catch(() => undefined).then(this.wrote);
+    this.sendJson(Output.method, [`{"attachId":${JSON.stringify(attachId)},"kind":"${kind}","data":`, json, '}']);
+  }
+
+  /** Sends a notification whose params are given as JSON text, in parts (written as they are, not joined). */
+  private sendJson(method: string, params: readonly string[]): void {
+    void this.writer
+      .writeJson([`{"jsonrpc":"2.0","method":${JSON.stringify(method)},"params":`, ...params, '}'])
+      .catch(() => undefined)
+      .then(this.wrote);
   }
 
   /** A write this client's drain waiters follow has completed: wake them once the backlog is low. */
