@@ -81,7 +81,8 @@ export async function wrap(options: WrapOptions): Promise<number> {
       const rest = decoder.end();
       if (rest) toHub(rest);
       term.restore(false);
-      void attempt.then(() => end(result));
+      // register() handles its own failures; the catch only guarantees the end comes.
+      void attempt.catch(() => undefined).then(() => end(result));
     },
   );
 
@@ -125,6 +126,7 @@ export async function wrap(options: WrapOptions): Promise<number> {
         process.stderr.write(`[cihub] not registered with the hub: ${error.message}\r\n`);
         refused = true;
         offline.length = 0;
+        offlineBytes = 0;
       } else {
         retryLater();
       }

@@ -4,7 +4,6 @@
  * entry in the project's chat, with what to do.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
@@ -309,16 +308,16 @@ export class ChatController implements vscode.Disposable {
     const command = this.defaultCommand();
     if (!command) {
       if (pendingText) this.pending.set(project, pendingText);
-      this.view.post({ type: 'chooseDefaultCi', project, options: this.defaultCiOptions() });
+      this.view.post({ type: 'chooseDefaultCi', project, options: this.defaultCiOptions(project) });
       return undefined;
     }
     return this.hub.call(EnsureDefaultCi, { project, command, env: processEnv(), policy: s.defaultCiPolicy, keep: s.keepDefaultCis });
   }
 
-  private defaultCiOptions(): { id: string; label: string; detail: string }[] {
-    const home = os.homedir();
+  /** The agents offered for `project`'s default CI: those the hub would find there, a shell and a model. */
+  private defaultCiOptions(project: string): { id: string; label: string; detail: string }[] {
     const env = processEnv();
-    const options = KNOWN_AGENTS.filter(([command]) => 'path' in resolveCommand(command, home, env)).map(([command, label]) => ({
+    const options = KNOWN_AGENTS.filter(([command]) => 'path' in resolveCommand(command, project, env)).map(([command, label]) => ({
       id: command,
       label,
       detail: `run \`${command}\` in the project folder`,
