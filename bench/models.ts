@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import OpenAI from 'openai';
 import { ChatSend, Event, RegisterProjects, Spawn, Watch } from '../server/protocol';
 import { startLlmFixture } from '../test/fixtures/llm';
-import { benchHub, percentile, report } from './common';
+import { benchHub, percentile, report, signed } from './common';
 
 const RUNS = 60;
 
@@ -55,7 +55,7 @@ export async function modelBenchmarks(): Promise<void> {
       metric: `time to first token p50 (${RUNS} asks)`,
       raw: `${percentile(direct, 0.5).toFixed(2)} ms (SDK)`,
       hub: `${percentile(through, 0.5).toFixed(2)} ms`,
-      ratio: `+${d50.toFixed(2)} ms`,
+      ratio: `${signed(d50, 2)} ms`,
       target: 'added ≤ 5 ms',
       ok: d50 <= 5,
     });
@@ -64,7 +64,7 @@ export async function modelBenchmarks(): Promise<void> {
       metric: 'time to first token p95',
       raw: `${percentile(direct, 0.95).toFixed(2)} ms (SDK)`,
       hub: `${percentile(through, 0.95).toFixed(2)} ms`,
-      ratio: `+${d95.toFixed(2)} ms`,
+      ratio: `${signed(d95, 2)} ms`,
       target: 'added ≤ 5 ms',
       ok: d95 <= 5,
     });

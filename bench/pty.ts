@@ -15,9 +15,8 @@ const ECHO_SAMPLES = 2000;
  * Keys typed before the timed ones, on every path alike. V8 compiles a path's functions once they are
  * hot, on a background thread that holds one of this machine's two cores for 0.3–10 ms each time, and
  * keys typed meanwhile wait: a hub's first ~6000 echoes carry ~250 ms of compiling (`--trace-opt`: 74
- * functions during keys 300–2300, 14 during keys 6000–8000), and the first 2000 keys' p99 was 1.6–2.9 ms
- * here. A hub runs for days, so the target is held by a warm path; the first keys are reported too
- * (docs/RELIABILITY.md, section 7).
+ * functions during keys 300–2300, 14 during keys 6000–8000). A hub runs for days, so the target is held
+ * by a warm path; the first keys are reported too (their added p99: docs/RELIABILITY.md, section 7).
  */
 const ECHO_WARMUP_KEYS = 6000;
 
@@ -266,7 +265,7 @@ export async function ptyBenchmarks(): Promise<void> {
       metric: 'hub RSS growth after 100 MiB through one CI',
       raw: `${(fifty / MB).toFixed(0)} MB`,
       hub: `${(after / MB).toFixed(0)} MB`,
-      ratio: `+${((after - fifty) / MB).toFixed(1)} MB`,
+      ratio: `${signed((after - fifty) / MB, 1)} MB`,
       target: 'growth ≤ 20 MB',
       ok: after - fifty <= 20 * MB,
     });

@@ -30,7 +30,7 @@ const PENDING_LIMIT_BYTES = ATTACH_HIGH_WATERMARK_BYTES;
 /** The connection an attachment sends through (server/rpc.ts implements it). */
 export interface AttachClient {
   readonly id: number;
-  /** Bytes queued on the connection but not yet written to its socket. */
+  /** Bytes queued on the connection's socket and not yet taken by the kernel: output, events and replies alike. */
   readonly backlogBytes: number;
   /** `json`: `JSON.stringify(text)` when the caller has it already. */
   sendOutput(attachId: string, kind: 'replay' | 'live' | 'resync', text: string, json?: string): void;
